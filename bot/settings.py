@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse as parse_rate
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def _split_commas(value: object) -> object:
+    # Environment variables hold "a, b, c"; code may pass a list.
+    return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+
+def _rate(value: str) -> str:
+    # "0" switches a limit off; anything else must be a rate the limits library reads ("30/minute").
+    if value.strip() != "0":
+        parse_rate(value)
+    return value.strip()
+
+
+def _origins(values: list[str]) -> list[str]:
+    # Each one goes into a CSP frame-ancestors list, so only a bare origin may pass (no path, no ";").
+    for value in values:
+        if not _ORIGIN.fullmatch(value):
+            raise ValueError(f"{value!r} is not an origin like https://www.example.org")
+    return [value.rstrip("/") for value in values]
+
+
+_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?/?")
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+OriginList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas), AfterValidator(_origins)]
+Rate = Annotated[str, AfterValidator(_rate)]
 
 
 class Settings(BaseSettings):
@@ -22,8 +52,35 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     database: str = f"sqlite:///{PROJECT_ROOT / 'data' / 'faqbot.sqlite3'}"
     match_threshold: float = Field(default=0.45, ge=-1.0, le=1.0)
+    strict_match_threshold: float = Field(default=0.6, ge=-1.0, le=1.0)
     contact_name: str = "The Haven Detox-New Jersey"
     contact_phone: str = "(856) 666-2441"
+    rate_limit: Rate = "30/minute"
+    admin_rate_limit: Rate = "10/minute"
+    rate_limit_storage: str = "memory://"
+    trusted_proxies: CommaList = []
+    cors_origins: OriginList = []
+    embed_origins: OriginList = []  # sites allowed to frame /embed (the widget)
+    site_title: str = "Questions about ketamine therapy"
+    # A JSON list in the environment, since a question may hold a comma.
+    starter_questions: list[str] = [
+        "How does ketamine therapy work?",
+        "What are the side effects of ketamine?",
+        "How many ketamine sessions will I need?",
+    ]
+    log_questions: bool = True  # "off" keeps no question text at all
+    question_retention_days: int = Field(default=30, ge=1, le=3650)
+    stale_after_days: int = Field(default=365, ge=1)
+    watch_index: bool = False
+    watch_interval: float = Field(default=10.0, gt=0, le=3600)
+    # Performance: see the README's Performance section.
+    encoder: Literal["onnx", "torch"] = "onnx"
+    encoder_cache: Path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "faqbot"
+    encoder_threads: int = Field(default=0, ge=0, le=256)  # 0: one per CPU core
+    batching: bool = True
+    batch_max_size: int = Field(default=32, ge=1, le=1024)
+    batch_max_wait_ms: float = Field(default=2.0, ge=0, le=100)
+    cache_size: int = Field(default=2048, ge=0)  # 0 switches the reply cache off
 
     @property
     def contact_tel(self) -> str:

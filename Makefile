@@ -1,0 +1,37 @@
+# Two commands for a fresh machine: `make run` serves the bot, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test lint index soak bench fuzz clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# CPU torch first: a bare `torch` would pull a CUDA build of several GB.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+index: $(VENV)/.installed
+	$(BIN)/python -m bot build --if-stale
+
+run: index
+	$(BIN)/python -m bot serve --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check bot tests
+	$(BIN)/ruff format --check bot tests
+	$(BIN)/mypy
+
+test: $(VENV)/.installed lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) index/*.faiss index/*.json data

@@ -1,0 +1,98 @@
+"""The assistant: the crisis gate, then retrieval, then the fixed texts. Web and command line both
+answer through it, so that they always agree."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from bot.embedding import Embedder, Vectors
+from bot.index import load_index
+from bot.query import Query, QueryReader
+from bot.retrieval import Result, Retriever
+from bot.safety import CRISIS_NOTICE, CrisisDetector
+from bot.settings import Settings
+
+MAX_ANSWERS = 3
+DISCLAIMER = (
+    "This is general information from our vetted materials, not medical advice. "
+    "Please consult your doctor before starting, changing or stopping any treatment."
+)
+
+
+def fallback_notice(settings: Settings) -> str:
+    return (
+        "I'm sorry, I don't have a vetted answer to that question. "
+        f"Please call {settings.contact_name} at {settings.contact_phone} to talk with a person, "
+        "and consult your doctor about your own situation."
+    )
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    answers: tuple[Result, ...]
+    matched: bool
+    crisis: bool
+    notice: str | None
+    disclaimer: str
+    index_version: str
+
+
+def load_retriever(settings: Settings, embedder: Embedder) -> Retriever:
+    """Load the index in ``settings.index_dir`` with every check; raises ``IndexRefused``."""
+    index = load_index(settings.index_dir, embedder.model_id, embedder.dimension)
+    texts = [t for p in index.passages for t in (p.section, p.text, *p.questions)]
+    known_words = getattr(embedder, "known_words", None)
+    dictionary = known_words() if callable(known_words) else frozenset()
+    return Retriever(index, embedder, QueryReader.for_texts(texts, index.synonyms, dictionary))
+
+
+def texts_to_embed(query: Query) -> list[str]:
+    """The message as typed (for the crisis gate) and, when it differs, as expanded for retrieval."""
+    return [query.text] if query.expanded == query.text else [query.text, query.expanded]
+
+
+class Assistant:
+    """Answers questions from the current retriever; ``swap`` replaces it in one step."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, crisis: CrisisDetector) -> None:
+        self.settings = settings
+        self.crisis = crisis
+        self._retriever = retriever
+        self._lock = threading.Lock()
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._retriever
+
+    def swap(self, retriever: Retriever) -> None:
+        # One reference assignment: requests already holding the old retriever finish on it.
+        with self._lock:
+            self._retriever = retriever
+
+    def is_covered(self, query: Query, results: list[Result]) -> bool:
+        """Whether the best passage answers the question well enough to show."""
+        if not results:
+            return False
+        best = results[0].score
+        if query.unknown:
+            return best >= self.settings.strict_match_threshold
+        return best >= self.settings.match_threshold
+
+    def chat(self, message: str, vectors: Vectors | None = None, retriever: Retriever | None = None) -> ChatReply:
+        """Answer a visitor. ``vectors`` are the embeddings of ``texts_to_embed``, when already known."""
+        retriever = retriever or self._retriever
+        query = retriever.read(message)
+        if vectors is None:
+            vectors = retriever.embedder.embed(texts_to_embed(query))
+        # The crisis gate runs first and overrides everything else.
+        if self.crisis.check(message, vectors[0]).crisis:
+            return ChatReply((), False, True, CRISIS_NOTICE, DISCLAIMER, retriever.version)
+        results = retriever.search(query, MAX_ANSWERS, vectors[-1])
+        if not self.is_covered(query, results):
+            return ChatReply((), False, False, fallback_notice(self.settings), DISCLAIMER, retriever.version)
+        return ChatReply(tuple(results), True, False, None, DISCLAIMER, retriever.version)
+
+    def search(self, text: str, k: int) -> tuple[list[Result], str]:
+        retriever = self._retriever
+        return retriever.search(retriever.read(text), k), retriever.version

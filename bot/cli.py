@@ -1,0 +1,263 @@
+"""The command line: ``python -m bot`` or ``faqbot``. Verbs mirror the core; errors are one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from bot import release_commands as release_cli
+from bot.content import ContentError, read_content
+from bot.content import build as build_content
+from bot.evaluation import EvalFileError, evaluate, read_eval_file
+from bot.index import IndexRefused, content_hash, index_version, load_index, read_manifest
+from bot.settings import Settings
+
+app = typer.Typer(
+    help="A retrieval FAQ bot that only ever answers with vetted passages.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def _check_settings() -> None:
+    # A bad FAQBOT_ variable is a one-line error for every command, never a traceback.
+    try:
+        Settings()
+    except ValidationError as error:
+        fail("; ".join(f"FAQBOT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()))
+
+
+def load_assistant(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.web.app import load_assistant as load
+    from bot.web.app import load_embedder
+
+    try:
+        manifest = read_manifest(settings.index_dir)
+        # Say so before spending seconds loading a model the index cannot serve.
+        if manifest.model != settings.model:
+            raise IndexRefused(
+                f"index was built with model {manifest.model!r}, but FAQBOT_MODEL is {settings.model!r}: rebuild"
+            )
+        return load(settings, load_embedder(settings))
+    except (IndexRefused, ValueError) as error:  # ValueError: the safety files have problems
+        fail(str(error))
+
+
+@app.command()
+def check(
+    model_checks: Annotated[
+        bool, typer.Option("--model/--no-model", help="Also run the checks that need the model (alternate phrasings).")
+    ] = True,
+) -> None:
+    """Check the knowledge files; exit 1 on any error (warnings don't fail)."""
+    settings = Settings()
+    content = read_content(settings.knowledge_dir, stale_after_days=settings.stale_after_days)
+    problems = list(content.problems)
+    if model_checks and not content.errors:
+        problems += release_cli.model_problems(settings, content)
+    for problem in problems:
+        typer.echo(str(problem), err=problem.severity == "error")
+    passages = len(content.knowledge.passages)
+    if content.errors:
+        fail(f"{len(content.errors)} error(s); nothing can be built until they are fixed")
+    typer.echo(f"ok: {len(content.knowledge.files)} file(s), {passages} approved passage(s)")
+
+
+@app.command()
+def build(
+    if_stale: Annotated[
+        bool, typer.Option("--if-stale", help="Build only when the content or model differs from the index.")
+    ] = False,
+) -> None:
+    """Check the knowledge files, then build the index into FAQBOT_INDEX_DIR atomically."""
+    from bot.embedding import SentenceTransformerEmbedder
+
+    settings = Settings()
+    if if_stale and is_current(settings):
+        typer.echo(f"index {read_manifest(settings.index_dir).index_version} is up to date")
+        return
+    started = time.perf_counter()
+    try:
+        # Check before loading the model: a content error should not cost seconds.
+        content = read_content(settings.knowledge_dir)
+        if content.errors:
+            raise ContentError(content.errors)
+        manifest = build_content(
+            settings.knowledge_dir, settings.index_dir, SentenceTransformerEmbedder(settings.model), progress=True
+        )
+    except ContentError as error:
+        for problem in error.problems:
+            typer.echo(str(problem), err=True)
+        fail(f"{len(error.problems)} error(s) in the knowledge files; nothing was built")
+    typer.echo(
+        f"built index {manifest.index_version}: {manifest.passage_count} passages, "
+        f"{manifest.vector_count} vectors, {manifest.model} in {time.perf_counter() - started:.1f}s "
+        f"-> {settings.index_dir}"
+    )
+
+
+def is_current(settings: Settings) -> bool:
+    """Whether the index on disk was built from the knowledge as it is now, with the same model."""
+    try:
+        manifest = read_manifest(settings.index_dir)
+    except IndexRefused:
+        return False
+    content = read_content(settings.knowledge_dir)
+    if content.errors:
+        return False
+    digest = content_hash(content.knowledge.passages, content.synonyms)
+    return manifest.index_version == index_version(digest, settings.model)
+
+
+@app.command()
+def ask(
+    question: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the same JSON as POST /api/chat.")] = False,
+) -> None:
+    """Ask as a visitor would: crisis gate, then up to three vetted passages."""
+    from bot.web.schemas import Answer, ChatResponse, clean_message
+
+    try:
+        message = clean_message(question)
+    except ValueError as error:
+        fail(f"question {error}", 2)
+    reply = load_assistant(Settings()).chat(message)
+    response = ChatResponse(
+        answers=[Answer.of(r) for r in reply.answers],
+        matched=reply.matched,
+        crisis=reply.crisis,
+        notice=reply.notice,
+        disclaimer=reply.disclaimer,
+        index_version=reply.index_version,
+    )
+    if as_json:
+        typer.echo(response.model_dump_json(indent=2))
+        return
+    if response.notice:
+        typer.echo(response.notice + "\n")
+    for answer in response.answers:
+        typer.echo(f"[{answer.section}] ({answer.score:.2f})\n{answer.text}\n")
+    typer.echo(response.disclaimer)
+
+
+@app.command()
+def search(
+    query: str, k: Annotated[int, typer.Option("-k", "--k", min=1, max=50, help="How many passages.")] = 10
+) -> None:
+    """Ranked passages with scores, as staff see them (no threshold, no crisis gate)."""
+    from bot.web.schemas import clean_message
+
+    try:
+        text = clean_message(query)
+    except ValueError as error:
+        fail(f"query {error}", 2)
+    results, version = load_assistant(Settings()).search(text, k)
+    for rank, result in enumerate(results, start=1):
+        p = result.passage
+        typer.echo(f"{rank:>2}. {result.score:.3f}  {p.id}  [{p.section}]\n    {p.text[:160]}")
+    typer.echo(f"index {version}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the web pages and the JSON API."""
+    import uvicorn
+
+    from bot.web.app import create_app
+
+    settings = Settings()
+    # Check the index against its own manifest first (seconds before the model is loaded), then load
+    # everything a worker will load, so that a bad index is one line here, not a traceback per worker.
+    try:
+        load_index(settings.index_dir, settings.model, read_manifest(settings.index_dir).dimension)
+    except IndexRefused as error:
+        fail(str(error))
+    assistant = load_assistant(settings)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "server_header": False,
+        # X-Forwarded-For is honoured only from FAQBOT_TRUSTED_PROXIES, by the app itself.
+        "proxy_headers": False,
+        # On SIGTERM, requests in flight finish (for up to this long) before the process exits.
+        "timeout_graceful_shutdown": 30,
+        "log_level": "info",
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, assistant.retriever.embedder), **options)
+    else:
+        del assistant
+        # Each worker process builds its own app from the same environment.
+        uvicorn.run("bot.web.app:create_app", factory=True, workers=workers, **options)
+
+
+@app.command(name="eval")
+def eval_command(
+    file: Annotated[Path, typer.Argument(help="An evaluation file (DESIGN.md format).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Recall@1, recall@3, MRR@10 (as /api/search ranks), fallback and crisis rates, and the misses."""
+    try:
+        data = read_eval_file(file)
+    except EvalFileError as error:
+        fail(str(error), 2)
+    report = evaluate(load_assistant(Settings()), data)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        typer.echo("\n".join(report.lines()))
+
+
+@app.command()
+def bench(
+    compare_naive: Annotated[
+        bool, typer.Option("--compare-naive", help="Also serve through the plain per-request path; print ratios.")
+    ] = False,
+    scale: Annotated[
+        int | None, typer.Option("--scale", min=1, max=1_000_000, help="Build and serve N synthetic passages.")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=1, max=100_000, help="Requests per phase, at most.")] = 400,
+    seconds: Annotated[float, typer.Option(min=1, max=3600, help="Seconds per phase, at most.")] = 60.0,
+    concurrency: Annotated[int, typer.Option(min=2, max=256, help="Clients in the concurrent phases.")] = 16,
+) -> None:
+    """Start the real server on loopback and measure latency, throughput, errors and peak memory."""
+    from bot.bench import Load, run_bench
+    from bot.scale import run_scale
+
+    settings = Settings()
+    load = Load(requests=requests, seconds=seconds, concurrency=concurrency)
+    try:
+        if scale is None:
+            run_bench(settings, load, compare_naive, typer.echo)
+        else:
+            run_scale(settings, scale, load, typer.echo)
+    except (RuntimeError, ValueError, OSError) as error:
+        fail(str(error))
+
+
+app.command()(release_cli.diff)
+app.command()(release_cli.report)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

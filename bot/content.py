@@ -1,0 +1,77 @@
+"""The content team's folder as a whole: knowledge files, synonyms and safety lists, checked together."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.embedding import Embedder
+from bot.index import Manifest, build_index
+from bot.knowledge import KnowledgeBase, Problem, display_path, load_knowledge
+from bot.query import SYNONYMS_FILE, load_synonyms
+from bot.safety import check_safety_files
+
+SAFETY_FOLDER = "safety"
+
+
+@dataclass(frozen=True)
+class Content:
+    knowledge: KnowledgeBase
+    synonyms: dict[str, list[str]]
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def read_content(knowledge_dir: Path, today: dt.date | None = None, stale_after_days: int | None = None) -> Content:
+    """Read and check everything; with ``stale_after_days``, also warn about files not reviewed since."""
+    knowledge = load_knowledge(knowledge_dir, today)
+    stale = [] if stale_after_days is None else stale_problems(knowledge, knowledge_dir, stale_after_days, today)
+    synonyms, synonym_problems = load_synonyms(knowledge_dir / SYNONYMS_FILE)
+    synonym_problems = [Problem(display_path(Path(p.path)), p.line, p.message, p.severity) for p in synonym_problems]
+    safety = [Problem(*_split(line)) for line in check_safety_files(knowledge_dir / SAFETY_FOLDER)]
+    problems = (*knowledge.problems, *stale, *synonym_problems, *safety)
+    return Content(knowledge, synonyms, problems)
+
+
+def is_stale(reviewed_on: dt.date | None, today: dt.date, stale_after_days: int) -> bool:
+    return reviewed_on is not None and (today - reviewed_on).days > stale_after_days
+
+
+def stale_problems(
+    knowledge: KnowledgeBase, knowledge_dir: Path, stale_after_days: int, today: dt.date | None = None
+) -> list[Problem]:
+    """A warning for each file whose ``reviewed_on`` is older than the setting allows."""
+    today = today or dt.date.today()
+    problems = []
+    for file in knowledge.files:
+        if not is_stale(file.reviewed_on, today, stale_after_days):
+            continue
+        lines = (knowledge_dir / Path(file.path).name).read_text(encoding="utf-8").splitlines()
+        line = next((n for n, text in enumerate(lines, start=1) if text.startswith("reviewed_on:")), 1)
+        age = (today - file.reviewed_on).days if file.reviewed_on else 0
+        message = f"reviewed_on {file.reviewed_on} is {age} days ago (over {stale_after_days}): review the file"
+        problems.append(Problem(file.path, line, message, "warning"))
+    return problems
+
+
+def _split(line: str) -> tuple[str, int, str]:
+    path, number, message = line.split(":", 2)
+    return display_path(Path(path)), int(number), message.strip()
+
+
+def build(knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False) -> Manifest:
+    """Check the content, then build the index; raises ``ContentError`` and builds nothing on errors."""
+    content = read_content(knowledge_dir)
+    if content.errors:
+        raise ContentError(content.errors)
+    return build_index(content.knowledge, index_dir, embedder, content.synonyms, progress=progress)
+
+
+class ContentError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

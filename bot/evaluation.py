@@ -1,0 +1,128 @@
+"""The ``eval`` command: retrieval, fallback and crisis figures on an evaluation file (DESIGN.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.assistant import Assistant
+from bot.query import QUOTES
+
+RANK_DEPTH = 10
+
+
+class EvalFileError(ValueError):
+    pass
+
+
+def fold_text(text: str) -> str:
+    return " ".join(text.translate(QUOTES).casefold().split())
+
+
+@dataclass(frozen=True)
+class Miss:
+    kind: str
+    question: str
+    got: str
+
+
+@dataclass
+class Report:
+    counts: dict[str, int] = field(default_factory=dict)
+    figures: dict[str, float] = field(default_factory=dict)
+    misses: list[Miss] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts, "figures": self.figures, "misses": [asdict(m) for m in self.misses]}
+
+    def lines(self) -> list[str]:
+        out = [f"{name:<26} {value:.3f}" for name, value in self.figures.items()]
+        out.append("counts: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+        out.append(f"misses: {len(self.misses)}")
+        out.extend(f"  [{m.kind}] {m.question!r} -> {m.got}" for m in self.misses)
+        return out
+
+
+def read_eval_file(path: Path) -> dict[str, list[Any]]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise EvalFileError(f"{path}: cannot read: {error}") from error
+    if not isinstance(data, dict):
+        raise EvalFileError(f"{path}: must be a mapping of lists (in_scope, off_topic, ...)")
+    for name in ("in_scope", "off_topic", "not_covered", "crisis", "not_crisis"):
+        items = data.get(name) or []
+        if not isinstance(items, list):
+            raise EvalFileError(f"{path}: '{name}' must be a list")
+        for item in items:
+            valid = isinstance(item, str) if name != "in_scope" else _valid_in_scope(item)
+            if not valid:
+                raise EvalFileError(f"{path}: bad '{name}' item: {item!r}")
+    return {k: list(v or []) for k, v in data.items()}
+
+
+def _valid_in_scope(item: object) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("q"), str)
+        and isinstance(item.get("gold"), list)
+        and all(isinstance(g, str) for g in item["gold"])
+        and bool(item["gold"])
+    )
+
+
+def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
+    report = Report()
+    in_scope = data.get("in_scope") or []
+    if in_scope:
+        hits1 = hits3 = answered = 0
+        reciprocal = 0.0
+        for item in in_scope:
+            gold = [fold_text(g) for g in item["gold"]]
+            results, _ = assistant.search(item["q"], RANK_DEPTH)
+            rank = next(
+                (i + 1 for i, r in enumerate(results) if any(g in fold_text(r.passage.text) for g in gold)), None
+            )
+            hits1 += rank == 1
+            hits3 += rank is not None and rank <= 3
+            reciprocal += 1 / rank if rank else 0.0
+            if rank != 1:
+                top = results[0].passage.id if results else "nothing"
+                report.misses.append(Miss("in_scope", item["q"], f"rank {rank or '>10'}, top {top}"))
+            reply = assistant.chat(item["q"])
+            answered += reply.matched
+            if not reply.matched:
+                report.misses.append(Miss("in_scope unanswered", item["q"], "crisis" if reply.crisis else "fallback"))
+        total = len(in_scope)
+        report.counts["in_scope"] = total
+        report.figures["recall@1"] = hits1 / total
+        report.figures["recall@3"] = hits3 / total
+        report.figures["mrr@10"] = reciprocal / total
+        report.figures["in_scope answered"] = answered / total
+    for name in ("off_topic", "not_covered"):
+        items = data.get(name) or []
+        if items:
+            refused = 0
+            for question in items:
+                reply = assistant.chat(question)
+                refused += not reply.matched
+                if reply.matched:
+                    report.misses.append(Miss(name, question, f"answered with {reply.answers[0].passage.id}"))
+            report.counts[name] = len(items)
+            report.figures[f"{name} refused"] = refused / len(items)
+    for name, want_crisis in (("crisis", True), ("not_crisis", False)):
+        items = data.get(name) or []
+        if items:
+            flagged = 0
+            for message in items:
+                reply = assistant.chat(message)
+                flagged += reply.crisis
+                if reply.crisis != want_crisis:
+                    report.misses.append(Miss(name, message, "crisis" if reply.crisis else "no crisis"))
+            report.counts[name] = len(items)
+            label = "crisis recall" if want_crisis else "crisis false alarms"
+            report.figures[label] = flagged / len(items)
+    return report

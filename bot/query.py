@@ -1,0 +1,145 @@
+"""Reading a visitor's question: normalise it, mend misspellings against the knowledge base's own
+words, and add the document's terms for lay words listed in ``knowledge/synonyms.yaml``."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
+
+from bot.knowledge import Problem
+from bot.stop_words import ENGLISH_STOP_WORDS
+
+SYNONYMS_FILE = "synonyms.yaml"
+WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
+# Words that say how someone asks, not what about; they never decide whether a question is covered.
+ASKING_WORDS = frozenset(
+    """
+    ok okay hi hello hey please thanks thank yes wondering wonder know tell explain mean means
+    im ive id dont doesnt cant wont isnt arent didnt does did do can could would should will shall
+    may might must need want like get getting got go going gonna wanna really just actually
+    thing things stuff kind sort lot lots much many bit little good bad normal usually also
+    ketamines people person someone somebody anyone guy guys doc
+    """.split()
+)
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | ASKING_WORDS
+
+
+def fold(text: str) -> str:
+    """Casefold, unify quotes, drop accents and collapse white space."""
+    text = unicodedata.normalize("NFKD", text.translate(QUOTES).casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.split())
+
+
+def words(text: str) -> list[str]:
+    return [w.replace("'", "") for w in WORD.findall(fold(text).replace("'", ""))]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question ready to search: ``expanded`` adds mended spellings and document terms."""
+
+    text: str
+    expanded: str
+    key_words: tuple[str, ...]  # content words of the question
+    unknown: tuple[str, ...]  # content words the knowledge base does not use, even mended
+
+
+class QueryReader:
+    """Turns raw questions into ``Query`` objects, knowing the knowledge base's vocabulary."""
+
+    def __init__(
+        self, vocabulary: Iterable[str], synonyms: dict[str, list[str]], dictionary: Iterable[str] = ()
+    ) -> None:
+        self.vocabulary = frozenset(vocabulary)
+        # Real words of the language are never "mended" into the knowledge base's words: "cost" is
+        # not a misspelling of "most".
+        self.dictionary = frozenset(dictionary)
+        self._choices = sorted(w for w in self.vocabulary if len(w) >= 4)
+        self.synonyms = {tuple(words(k)): v for k, v in synonyms.items() if words(k)}
+        self._longest = max((len(k) for k in self.synonyms), default=0)
+
+    @classmethod
+    def for_texts(
+        cls, texts: Iterable[str], synonyms: dict[str, list[str]], dictionary: Iterable[str] = ()
+    ) -> QueryReader:
+        return cls({w for text in texts for w in words(text)}, synonyms, dictionary)
+
+    def mend(self, word: str) -> str | None:
+        """The knowledge base's word closest to a misspelt one, if any is close enough."""
+        if word in self.vocabulary or word in self.dictionary or len(word) < 4 or word.isdigit():
+            return None
+        limit = 1 if len(word) < 9 else 2
+        found = process.extractOne(word, self._choices, scorer=DamerauLevenshtein.distance, score_cutoff=limit)
+        return found[0] if found else None
+
+    def read(self, text: str) -> Query:
+        tokens = words(text)
+        added: list[str] = []
+        mended = [self.mend(t) or t for t in tokens]
+        covered: set[int] = set()
+        # Longest synonym phrases first, on both the typed and the mended words.
+        for sequence in (tokens, mended):
+            for size in range(min(self._longest, len(sequence)), 0, -1):
+                for start in range(len(sequence) - size + 1):
+                    terms = self.synonyms.get(tuple(sequence[start : start + size]))
+                    if terms and not covered.intersection(range(start, start + size)):
+                        added.extend(terms)
+                        covered.update(range(start, start + size))
+        added.extend(m for t, m in zip(tokens, mended, strict=True) if m != t)
+        key = [
+            (i, t)
+            for i, t in enumerate(tokens)
+            if t not in STOP_WORDS and mended[i] not in STOP_WORDS and not t.isdigit()
+        ]
+        unknown = tuple(t for i, t in key if mended[i] not in self.vocabulary and i not in covered)
+        expanded = text if not added else f"{text} ({', '.join(dict.fromkeys(added))})"
+        return Query(text, expanded, tuple(t for _, t in key), unknown)
+
+
+def load_synonyms(path: Path) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Read the synonyms file: ``lay word or phrase: document term`` (or a list of terms)."""
+    if not path.is_file():
+        return {}, []
+    display = str(path)
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        return {}, [
+            Problem(display, mark.line + 1 if mark else 1, f"not valid YAML: {getattr(error, 'problem', error)}")
+        ]
+    if node is None:
+        return {}, []
+    if not isinstance(node, yaml.MappingNode):
+        return {}, [Problem(display, node.start_mark.line + 1, "must be 'lay word: document term' lines")]
+    synonyms: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if isinstance(value_node, yaml.ScalarNode):
+            values = [value_node.value]
+        elif isinstance(value_node, yaml.SequenceNode) and all(
+            isinstance(v, yaml.ScalarNode) for v in value_node.value
+        ):
+            values = [v.value for v in value_node.value]
+        else:
+            values = []
+        values = [str(v).strip() for v in values if str(v).strip()]
+        if not key or not str(key).strip() or not values:
+            problems.append(Problem(display, line, "each entry must be 'lay word: document term' (or a list of terms)"))
+            continue
+        if str(key).casefold() in synonyms:
+            problems.append(Problem(display, line, f"'{key}' is listed twice"))
+            continue
+        synonyms[str(key).casefold()] = values
+    return synonyms, problems

@@ -1,0 +1,129 @@
+"""What the HTTP API takes and gives, validated in one place."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+
+from bot.retrieval import Result
+
+MAX_MESSAGE = 500
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_message(value: str) -> str:
+    """Strip control characters and surrounding space; 1 to 500 characters must remain."""
+    value = CONTROL.sub(" ", value).strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MAX_MESSAGE:
+        raise ValueError(f"must be at most {MAX_MESSAGE} characters")
+    return value
+
+
+# What clean_message accepts, said in JSON Schema for clients and fuzzers: after optional blanks or
+# control characters, 1 to 500 characters from the first visible one to the last, then optional blanks.
+_BLANK = r"[\s\x00-\x1f\x7f-\x9f]"
+_VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f]"
+MESSAGE_SCHEMA = {"minLength": 1, "pattern": f"^{_BLANK}*{_VISIBLE}(?:[\\s\\S]{{0,{MAX_MESSAGE - 2}}}{_VISIBLE})?{_BLANK}*$"}
+Message = Annotated[
+    str, Field(max_length=4 * MAX_MESSAGE, json_schema_extra=MESSAGE_SCHEMA), AfterValidator(clean_message)
+]
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"message": "Can ketamine make me dizzy?"}]}
+    )
+
+    message: Message
+
+
+EXAMPLE_ANSWER: JsonDict = {
+    "id": "ketamine-therapy#short-term-side-effects-1",
+    "text": "Ketamine, a medication primarily used for anesthesia, may cause short-term side effects. "
+    "These include dizziness, nausea, and confusion. People may experience hallucinations or vivid dreams. "
+    "Some may encounter changes in perception, such as distorted vision or altered sense of time.",
+    "section": "Short-Term Side Effects",
+    "title": "Ketamine Therapy for Mental Health Recovery",
+    "score": 0.74,
+}
+EXAMPLE_VERSION = "3f9c2a1b7d4e8f60"
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ANSWER]})
+
+    id: str
+    text: str
+    section: str
+    title: str
+    score: float
+
+    @classmethod
+    def of(cls, result: Result) -> Answer:
+        p = result.passage
+        return cls(id=p.id, text=p.text, section=p.section, title=p.title, score=result.score)
+
+
+class ChatResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answers": [EXAMPLE_ANSWER],
+                    "matched": True,
+                    "crisis": False,
+                    "notice": None,
+                    "disclaimer": "This is general information from our vetted materials, not medical advice. "
+                    "Please consult your doctor before starting, changing or stopping any treatment.",
+                    "index_version": EXAMPLE_VERSION,
+                }
+            ]
+        }
+    )
+
+    answers: list[Answer]
+    matched: bool
+    crisis: bool
+    notice: str | None
+    disclaimer: str
+    index_version: str
+
+
+class SearchResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"results": [EXAMPLE_ANSWER], "index_version": EXAMPLE_VERSION}]}
+    )
+
+    results: list[Answer]
+    index_version: str
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"answer_id": "ketamine-therapy#short-term-side-effects-1", "helpful": True}]},
+    )
+
+    answer_id: str = Field(min_length=1, max_length=200)
+    helpful: bool
+
+
+class Ready(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "index_version": EXAMPLE_VERSION, "passage_count": 37}]}
+    )
+
+    status: str
+    index_version: str
+    passage_count: int
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "message: Value error, must not be empty"}]})
+
+    detail: str
