@@ -118,7 +118,7 @@ def is_current(settings: Settings) -> bool:
     content = read_content(settings.knowledge_dir)
     if content.errors:
         return False
-    digest = content_hash(content.knowledge.passages, content.synonyms)
+    digest = content_hash(content.knowledge.passages, content.synonyms, content.out_of_scope)
     return manifest.index_version == index_version(digest, settings.model)
 
 

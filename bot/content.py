@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.embedding import Embedder
 from bot.index import Manifest, build_index
 from bot.knowledge import KnowledgeBase, Problem, display_path, load_knowledge
-from bot.query import SYNONYMS_FILE, load_synonyms
+from bot.query import OUT_OF_SCOPE_FILE, SYNONYMS_FILE, load_out_of_scope, load_synonyms
 from bot.safety import check_safety_files
 
 SAFETY_FOLDER = "safety"
@@ -19,6 +19,7 @@ SAFETY_FOLDER = "safety"
 class Content:
     knowledge: KnowledgeBase
     synonyms: dict[str, list[str]]
+    out_of_scope: list[str]
     problems: tuple[Problem, ...]
 
     @property
@@ -31,10 +32,13 @@ def read_content(knowledge_dir: Path, today: dt.date | None = None, stale_after_
     knowledge = load_knowledge(knowledge_dir, today)
     stale = [] if stale_after_days is None else stale_problems(knowledge, knowledge_dir, stale_after_days, today)
     synonyms, synonym_problems = load_synonyms(knowledge_dir / SYNONYMS_FILE)
-    synonym_problems = [Problem(display_path(Path(p.path)), p.line, p.message, p.severity) for p in synonym_problems]
+    out_of_scope, scope_problems = load_out_of_scope(knowledge_dir / OUT_OF_SCOPE_FILE)
+    list_problems = [
+        Problem(display_path(Path(p.path)), p.line, p.message, p.severity) for p in (*synonym_problems, *scope_problems)
+    ]
     safety = [Problem(*_split(line)) for line in check_safety_files(knowledge_dir / SAFETY_FOLDER)]
-    problems = (*knowledge.problems, *stale, *synonym_problems, *safety)
-    return Content(knowledge, synonyms, problems)
+    problems = (*knowledge.problems, *stale, *list_problems, *safety)
+    return Content(knowledge, synonyms, out_of_scope, problems)
 
 
 def is_stale(reviewed_on: dt.date | None, today: dt.date, stale_after_days: int) -> bool:
@@ -68,7 +72,9 @@ def build(knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bo
     content = read_content(knowledge_dir)
     if content.errors:
         raise ContentError(content.errors)
-    return build_index(content.knowledge, index_dir, embedder, content.synonyms, progress=progress)
+    return build_index(
+        content.knowledge, index_dir, embedder, content.synonyms, content.out_of_scope, progress=progress
+    )
 
 
 class ContentError(Exception):

@@ -28,9 +28,11 @@ from bot.knowledge import KnowledgeBase, Passage
 INDEX_FILE = "vectors.faiss"
 PASSAGES_FILE = "passages.json"
 SYNONYMS_FILE = "synonyms.json"
+OUT_OF_SCOPE_FILE = "out-of-scope.faiss"
+OUT_OF_SCOPE_TEXTS = "out-of-scope.json"
 MANIFEST_FILE = "manifest.json"
 README_FILE = "README.md"
-SERVED_FILES = (INDEX_FILE, PASSAGES_FILE, SYNONYMS_FILE)
+SERVED_FILES = (INDEX_FILE, PASSAGES_FILE, SYNONYMS_FILE, OUT_OF_SCOPE_FILE, OUT_OF_SCOPE_TEXTS)
 # Bump when what is embedded for a passage changes, so that the index version changes too.
 RECIPE = "heading+text,questions/v1"
 # Exact search up to this many vectors; above it an HNSW graph keeps queries fast.
@@ -70,6 +72,8 @@ class LoadedIndex:
     owners: NDArray[np.int64]
     vectors: faiss.Index
     synonyms: dict[str, list[str]]
+    out_of_scope: tuple[str, ...]  # questions the knowledge does not answer
+    out_of_scope_vectors: faiss.Index
 
     @property
     def version(self) -> str:
@@ -81,13 +85,16 @@ def embedding_texts(passage: Passage) -> list[str]:
     return [f"{passage.section}. {passage.text}", *passage.questions]
 
 
-def content_hash(passages: Iterable[Passage], synonyms: dict[str, list[str]]) -> str:
-    """A hash of everything that is served or steers retrieval: approved passages and synonyms."""
+def content_hash(
+    passages: Iterable[Passage], synonyms: dict[str, list[str]], out_of_scope: Iterable[str] = ()
+) -> str:
+    """A hash of everything that is served or steers retrieval: passages, synonyms, out-of-scope examples."""
     digest = hashlib.sha256(RECIPE.encode())
     for passage in passages:
         record = [passage.id, passage.title, passage.section, passage.text, list(passage.questions)]
         digest.update(json.dumps(record, ensure_ascii=False).encode())
     digest.update(json.dumps(synonyms, ensure_ascii=False, sort_keys=True).encode())
+    digest.update(json.dumps(list(out_of_scope), ensure_ascii=False).encode())
     return digest.hexdigest()
 
 
@@ -119,6 +126,7 @@ def build_index(
     index_dir: Path,
     embedder: Embedder,
     synonyms: dict[str, list[str]],
+    out_of_scope: list[str],
     progress: bool = False,
 ) -> Manifest:
     """Embed the approved passages and write ``index_dir`` whole, or not at all."""
@@ -136,7 +144,10 @@ def build_index(
     vectors = np.vstack(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
     index, kind = make_faiss_index(vectors)
 
-    digest = content_hash(passages, synonyms)
+    digest = content_hash(passages, synonyms, out_of_scope)
+    scope_index = faiss.IndexFlatIP(embedder.dimension)
+    if out_of_scope:
+        scope_index.add(embedder.embed(out_of_scope))
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-", dir=index_dir.parent))
     try:
@@ -144,6 +155,8 @@ def build_index(
         records = {"passages": [asdict(p) for p in passages], "owners": owners}
         (staging / PASSAGES_FILE).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
         (staging / SYNONYMS_FILE).write_text(json.dumps(synonyms, ensure_ascii=False, indent=1), encoding="utf-8")
+        faiss.write_index(scope_index, str(staging / OUT_OF_SCOPE_FILE))
+        (staging / OUT_OF_SCOPE_TEXTS).write_text(json.dumps(out_of_scope, ensure_ascii=False, indent=1), "utf-8")
         (staging / README_FILE).write_text(README_TEXT, encoding="utf-8")
         manifest = Manifest(
             model=embedder.model_id,
@@ -214,6 +227,7 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
         )
         owners = np.asarray(records["owners"], dtype=np.int64)
         synonyms = json.loads((index_dir / SYNONYMS_FILE).read_text(encoding="utf-8"))
+        out_of_scope = tuple(json.loads((index_dir / OUT_OF_SCOPE_TEXTS).read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError) as error:
         raise IndexRefused(f"{index_dir / PASSAGES_FILE} is not valid: {error}") from error
     try:
@@ -229,6 +243,9 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
         raise IndexRefused(f"the FAISS file has dimension {vectors.d}, the model gives {dimension}")
     if len(owners) and (owners.min() < 0 or owners.max() >= len(passages)):
         raise IndexRefused("vectors point at passages that do not exist")
-    if content_hash(passages, synonyms) != manifest.content_hash:
+    if content_hash(passages, synonyms, out_of_scope) != manifest.content_hash:
         raise IndexRefused("the passages do not match the manifest's content hash")
-    return LoadedIndex(manifest, passages, owners, vectors, synonyms)
+    scope_vectors = faiss.read_index(str(index_dir / OUT_OF_SCOPE_FILE))
+    if scope_vectors.ntotal != len(out_of_scope) or scope_vectors.d != dimension:
+        raise IndexRefused("the out-of-scope vectors and their questions are out of step")
+    return LoadedIndex(manifest, passages, owners, vectors, synonyms, out_of_scope, scope_vectors)

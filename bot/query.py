@@ -17,9 +17,10 @@ from bot.knowledge import Problem
 from bot.stop_words import ENGLISH_STOP_WORDS
 
 SYNONYMS_FILE = "synonyms.yaml"
+OUT_OF_SCOPE_FILE = "out-of-scope.yaml"
 WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
-# Words that say how someone asks, not what about; they never decide whether a question is covered.
+# Words that say how someone asks, not what about: they carry no weight in keyword matching.
 ASKING_WORDS = frozenset(
     """
     ok okay hi hello hey please thanks thank yes wondering wonder know tell explain mean means
@@ -49,8 +50,6 @@ class Query:
 
     text: str
     expanded: str
-    key_words: tuple[str, ...]  # content words of the question
-    unknown: tuple[str, ...]  # content words the knowledge base does not use, even mended
 
 
 class QueryReader:
@@ -95,18 +94,24 @@ class QueryReader:
                         added.extend(terms)
                         covered.update(range(start, start + size))
         added.extend(m for t, m in zip(tokens, mended, strict=True) if m != t)
-        key = [
-            (i, t)
-            for i, t in enumerate(tokens)
-            if t not in STOP_WORDS and mended[i] not in STOP_WORDS and not t.isdigit()
-        ]
-        unknown = tuple(t for i, t in key if mended[i] not in self.vocabulary and i not in covered)
         expanded = text if not added else f"{text} ({', '.join(dict.fromkeys(added))})"
-        return Query(text, expanded, tuple(t for _, t in key), unknown)
+        return Query(text, expanded)
 
 
 def load_synonyms(path: Path) -> tuple[dict[str, list[str]], list[Problem]]:
     """Read the synonyms file: ``lay word or phrase: document term`` (or a list of terms)."""
+    entries, problems = read_lists(path, "each entry must be 'lay word: document term' (or a list of terms)")
+    return {key.casefold(): values for key, values in entries.items()}, problems
+
+
+def load_out_of_scope(path: Path) -> tuple[list[str], list[Problem]]:
+    """Read the out-of-scope examples: ``topic:`` then a list of questions the knowledge does not answer."""
+    entries, problems = read_lists(path, "each entry must be 'topic:' followed by a list of questions")
+    return [question for questions in entries.values() for question in questions], problems
+
+
+def read_lists(path: Path, shape: str) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Read a YAML mapping of names to a string or a list of strings, with ``path:line`` problems."""
     if not path.is_file():
         return {}, []
     display = str(path)
@@ -114,18 +119,17 @@ def load_synonyms(path: Path) -> tuple[dict[str, list[str]], list[Problem]]:
         node = yaml.compose(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        return {}, [
-            Problem(display, mark.line + 1 if mark else 1, f"not valid YAML: {getattr(error, 'problem', error)}")
-        ]
+        line = mark.line + 1 if mark else 1
+        return {}, [Problem(display, line, f"not valid YAML: {getattr(error, 'problem', error)}")]
     if node is None:
         return {}, []
     if not isinstance(node, yaml.MappingNode):
-        return {}, [Problem(display, node.start_mark.line + 1, "must be 'lay word: document term' lines")]
-    synonyms: dict[str, list[str]] = {}
+        return {}, [Problem(display, node.start_mark.line + 1, shape)]
+    entries: dict[str, list[str]] = {}
     problems: list[Problem] = []
     for key_node, value_node in node.value:
         line = key_node.start_mark.line + 1
-        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        key = str(key_node.value).strip() if isinstance(key_node, yaml.ScalarNode) else ""
         if isinstance(value_node, yaml.ScalarNode):
             values = [value_node.value]
         elif isinstance(value_node, yaml.SequenceNode) and all(
@@ -135,11 +139,10 @@ def load_synonyms(path: Path) -> tuple[dict[str, list[str]], list[Problem]]:
         else:
             values = []
         values = [str(v).strip() for v in values if str(v).strip()]
-        if not key or not str(key).strip() or not values:
-            problems.append(Problem(display, line, "each entry must be 'lay word: document term' (or a list of terms)"))
-            continue
-        if str(key).casefold() in synonyms:
+        if not key or not values:
+            problems.append(Problem(display, line, shape))
+        elif key.casefold() in (k.casefold() for k in entries):
             problems.append(Problem(display, line, f"'{key}' is listed twice"))
-            continue
-        synonyms[str(key).casefold()] = values
-    return synonyms, problems
+        else:
+            entries[key] = values
+    return entries, problems

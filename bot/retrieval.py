@@ -19,7 +19,7 @@ from bot.query import STOP_WORDS, Query, QueryReader
 # both parts are absolute, so the score means the same thing from one question to the next.
 DENSE_WEIGHT = 0.9
 LEXICAL_WEIGHT = 0.1
-LEXICAL_HALF = 4.0
+LEXICAL_HALF = 2.0
 # How many nearest vectors to read per question; enough for every vector of a small index, and for
 # the passages that matter in a large one.
 SEARCH_DEPTH = 4096
@@ -43,6 +43,15 @@ def _lexical_text(passage: Passage) -> str:
 def _tokenize(texts: list[str]) -> list[list[str]]:
     tokens = bm25s.tokenize(texts, stopwords=list(STOP_WORDS), stemmer=_STEMMER, return_ids=False, show_progress=False)
     return [list(t) for t in tokens]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """How close a question comes to what the knowledge answers, and to what it does not."""
+
+    known: float  # best cosine to a passage's text or one of its alternate questions
+    unknown: float  # best cosine to an out-of-scope example question
+    example: str | None  # that example
 
 
 class Retriever:
@@ -86,6 +95,17 @@ class Retriever:
         np.maximum.at(asked, owners[~is_text], similarities[~is_text])
         has_questions = self._has_questions
         return np.where(has_questions, (text + np.maximum(asked, text)) / 2, text).astype(np.float32)
+
+    def scope(self, vector: Vectors) -> Scope:
+        query = vector.reshape(1, -1)
+        known = -1.0
+        if self.index.vectors.ntotal:
+            known = float(self.index.vectors.search(query, 1)[0][0][0])
+        unknown, example = -1.0, None
+        if self.index.out_of_scope_vectors.ntotal:
+            similarity, row = self.index.out_of_scope_vectors.search(query, 1)
+            unknown, example = float(similarity[0][0]), self.index.out_of_scope[int(row[0][0])]
+        return Scope(known, unknown, example)
 
     def lexical_scores(self, query: Query) -> NDArray[np.float32]:
         count = len(self.index.passages)
