@@ -42,9 +42,7 @@ def load_retriever(settings: Settings, embedder: Embedder) -> Retriever:
     """Load the index in ``settings.index_dir`` with every check; raises ``IndexRefused``."""
     index = load_index(settings.index_dir, embedder.model_id, embedder.dimension)
     texts = [t for p in index.passages for t in (p.section, p.text, *p.questions)]
-    known_words = getattr(embedder, "known_words", None)
-    dictionary = known_words() if callable(known_words) else frozenset()
-    return Retriever(index, embedder, QueryReader.for_texts(texts, index.synonyms, dictionary))
+    return Retriever(index, embedder, QueryReader.for_texts(texts, index.synonyms, embedder.known_words()))
 
 
 def texts_to_embed(query: Query) -> list[str]:

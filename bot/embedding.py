@@ -21,10 +21,8 @@ class Embedder(Protocol):
     dimension: int
 
     def known_words(self) -> frozenset[str]:
-        """Whole words of the model's tokenizer vocabulary: a dictionary of everyday words."""
-        tokenizer = getattr(self._model, "tokenizer", None)
-        vocab: dict[str, int] = tokenizer.get_vocab() if tokenizer is not None else {}
-        return frozenset(w.casefold() for w in vocab if w.isalpha() and len(w) > 1)
+        """Everyday words of the language (e.g. the tokenizer's whole words), never mended as typos."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
 

@@ -1,0 +1,100 @@
+"""Retrieval: FAISS gives exactly the cosine ranking, and the same question always gets the same answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.assistant import Assistant, load_retriever
+from bot.embedding import SentenceTransformerEmbedder, Vectors
+from bot.index import LoadedIndex, load_index
+from bot.settings import Settings
+
+QUERIES = [
+    "What are the short-term side effects of ketamine?",
+    "Can ketamine hurt my bladder?",
+    "how is the nasal spray used",
+    "What is the weather in Paris tomorrow?",
+]
+
+
+@pytest.fixture(scope="module")
+def loaded(index_dir: Path, embedder: SentenceTransformerEmbedder) -> LoadedIndex:
+    return load_index(index_dir, embedder.model_id, embedder.dimension)
+
+
+def stored_vectors(loaded: LoadedIndex) -> Vectors:
+    vectors: Vectors = loaded.vectors.reconstruct_n(0, loaded.vectors.ntotal)
+    return vectors
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_faiss_top_k_equals_exact_cosine_ranking(
+    loaded: LoadedIndex, embedder: SentenceTransformerEmbedder, query: str
+) -> None:
+    vectors = stored_vectors(loaded)
+    assert len(vectors) == loaded.manifest.vector_count
+    vector = embedder.embed([query])
+    assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-5)
+    cosine = (vectors @ vector[0]) / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(vector[0]))
+    exact = np.argsort(-cosine, kind="stable")[:10]
+    scores, rows = loaded.vectors.search(vector, 10)
+    assert list(rows[0]) == list(exact)
+    assert np.allclose(scores[0], cosine[exact], atol=1e-5)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_passage_is_scored_by_its_own_vectors(
+    assistant: Assistant, loaded: LoadedIndex, embedder: SentenceTransformerEmbedder, query: str
+) -> None:
+    """A passage's dense score comes from its own vectors (its text and its alternate questions) only."""
+    vector = embedder.embed([query])
+    cosine = stored_vectors(loaded) @ vector[0]
+    dense = assistant.retriever.dense_scores(vector)
+    assert len(dense) == len(loaded.passages)
+    for number in range(len(loaded.passages)):
+        own = cosine[loaded.owners == number]
+        assert own.min() - 1e-5 <= dense[number] <= own.max() + 1e-5, loaded.passages[number].id
+
+
+def test_results_are_ranked_with_scores_best_first(assistant: Assistant) -> None:
+    results, version = assistant.search("Can ketamine make me dizzy?", 10)
+    assert len(results) == 10
+    assert version == assistant.retriever.version
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True)
+    assert len({r.passage.id for r in results}) == 10
+    assert "dizziness, nausea, and confusion" in " ".join(r.passage.text for r in results[:3])
+
+
+def test_retrieval_is_deterministic(
+    assistant: Assistant, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
+    fresh = load_retriever(settings, embedder)
+    for query in QUERIES:
+        first, _ = assistant.search(query, 10)
+        second, _ = assistant.search(query, 10)
+        third = fresh.search(fresh.read(query), 10)
+        assert [(r.passage.id, r.score) for r in first] == [(r.passage.id, r.score) for r in second]
+        assert [(r.passage.id, r.score) for r in first] == [(r.passage.id, r.score) for r in third]
+
+
+def test_search_returns_k_results_even_when_nothing_is_close(assistant: Assistant) -> None:
+    results, _ = assistant.search("What is the weather in Paris tomorrow?", 5)
+    assert len(results) == 5
+    everything, _ = assistant.search("ketamine", 50)
+    assert len(everything) == len(assistant.retriever.index.passages)
+
+
+def test_chat_answers_at_most_three_matched_or_none(assistant: Assistant) -> None:
+    reply = assistant.chat("What are the short-term side effects of ketamine?")
+    assert reply.matched
+    assert 1 <= len(reply.answers) <= 3
+    assert reply.answers[0].score >= assistant.settings.match_threshold
+    off_topic = assistant.chat("What is the weather in Paris tomorrow?")
+    assert not off_topic.matched
+    assert off_topic.answers == ()
+    assert off_topic.notice is not None
+    assert "(856) 666-2441" in off_topic.notice
