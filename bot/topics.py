@@ -1,0 +1,55 @@
+"""Related topics: the next few sections near a question, each with a question that finds it.
+
+The visitor page shows them under an answer as buttons. They come from the same ranking as the
+answer (``Assistant.search``), so they are the sections that came closest without being shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.assistant import MAX_ANSWERS, Assistant
+from bot.knowledge import Passage
+
+MAX_TOPICS = 3
+SEARCH_DEPTH = 30  # how far down the ranking to look for distinct sections
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A section to offer, and the question a button asks to open it."""
+
+    section: str
+    question: str
+
+
+def _key(passage: Passage) -> tuple[str, str]:
+    # Two knowledge files may share a heading ("Side effects"): a section is a heading within a file.
+    return passage.title, passage.section
+
+
+def question_for(passages: Sequence[Passage], key: tuple[str, str]) -> str:
+    """The section's first alternate question (written by the content team to find it), else its heading."""
+    for passage in passages:
+        if _key(passage) == key and passage.questions:
+            return passage.questions[0]
+    return key[1]
+
+
+def related_topics(assistant: Assistant, message: str, limit: int = MAX_TOPICS) -> list[Topic]:
+    """Up to ``limit`` sections ranked just below the ones answering ``message``, best first."""
+    results, _ = assistant.search(message, SEARCH_DEPTH)
+    # The chat answer is the top MAX_ANSWERS of this same ranking: its sections are already on screen.
+    seen = {_key(r.passage) for r in results[:MAX_ANSWERS]}
+    passages = assistant.retriever.index.passages
+    topics: list[Topic] = []
+    for result in results[MAX_ANSWERS:]:
+        key = _key(result.passage)
+        if key in seen:
+            continue
+        seen.add(key)
+        topics.append(Topic(section=key[1], question=question_for(passages, key)))
+        if len(topics) == limit:
+            break
+    return topics

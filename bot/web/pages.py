@@ -1,0 +1,153 @@
+"""The HTML pages: visitor chat (``/``), its embeddable copy (``/embed`` and ``/widget.js``) and staff
+lookup (``/staff``). Every page works without JavaScript: forms post here and the server renders the
+answer through the same code as the JSON API; the scripts in ``web/static`` only make it faster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+
+from bot.assistant import DISCLAIMER, Assistant
+from bot.safety import CRISIS_NOTICE
+from bot.settings import PROJECT_ROOT, Settings
+from bot.topics import Topic, related_topics
+from bot.web import api
+from bot.web.schemas import MESSAGE_SCHEMA, ChatRequest, ChatResponse, FeedbackRequest, clean_message
+
+WEB = PROJECT_ROOT / "web"
+STATIC_DIR = WEB / "static"
+STAFF_RESULTS = 10
+
+router = APIRouter()
+templates = Jinja2Templates(directory=WEB / "templates")  # autoescape is on for .html
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One question and its reply, as the chat page shows it."""
+
+    question: str
+    reply: ChatResponse
+    topics: list[Topic] = field(default_factory=list)
+
+
+def _assistant(request: Request) -> Assistant | None:
+    assistant: Assistant | None = request.app.state.assistant
+    return assistant
+
+
+def _base(request: Request, **extra: Any) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    return {"settings": settings, "disclaimer": DISCLAIMER, "crisis_notice": CRISIS_NOTICE, **extra}
+
+
+def _chat_page(request: Request, *, embed: bool, message: str | None = None) -> HTMLResponse:
+    """The chat page, with the reply to ``message`` when the form was posted without JavaScript."""
+    context = _base(request, embed=embed, post_url="/embed" if embed else "/", exchange=None, error=None)
+    status = 200
+    if message is not None:
+        assistant = _assistant(request)
+        try:
+            text = clean_message(message)
+        except ValueError as error:
+            context["error"], status = f"Please type a question ({error}).", 422
+        else:
+            if assistant is None:
+                context["error"], status = "The assistant is still starting. Please try again in a moment.", 503
+            else:
+                # The API's own function, so that a posted form and /api/chat record the same things.
+                storage, replies = api.get_storage(request), api.get_replies(request)
+                reply = api.chat(ChatRequest(message=text), assistant, storage, replies=replies)
+                topics = related_topics(assistant, text) if reply.matched else []
+                context["exchange"] = Exchange(text, reply, topics)
+    return templates.TemplateResponse(request, "chat.html", context, status_code=status)
+
+
+@router.get("/", include_in_schema=False, response_class=HTMLResponse)
+def visitor(request: Request) -> HTMLResponse:
+    return _chat_page(request, embed=False)
+
+
+@router.post("/", include_in_schema=False, response_class=HTMLResponse)
+def visitor_posted(request: Request, message: Annotated[str, Form()] = "") -> HTMLResponse:
+    return _chat_page(request, embed=False, message=message)
+
+
+@router.get("/embed", include_in_schema=False, response_class=HTMLResponse)
+def embed(request: Request) -> HTMLResponse:
+    # Who may frame this page is the CSP frame-ancestors from FAQBOT_EMBED_ORIGINS (bot.web.security).
+    return _chat_page(request, embed=True)
+
+
+@router.post("/embed", include_in_schema=False, response_class=HTMLResponse)
+def embed_posted(request: Request, message: Annotated[str, Form()] = "") -> HTMLResponse:
+    return _chat_page(request, embed=True, message=message)
+
+
+@router.get("/widget.js", include_in_schema=False)
+def widget() -> FileResponse:
+    """The one-line embed: ``<script src="https://bot.example/widget.js" defer></script>``."""
+    return FileResponse(
+        STATIC_DIR / "widget.js",
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@router.post("/feedback", include_in_schema=False, response_class=HTMLResponse)
+def feedback_posted(
+    request: Request, answer_id: Annotated[str, Form()] = "", helpful: Annotated[str, Form()] = ""
+) -> HTMLResponse:
+    """The 👍/👎 buttons without JavaScript; with it they go to ``POST /api/feedback``."""
+    assistant = _assistant(request)
+    status, thanks = 200, True
+    if assistant is None or helpful not in ("true", "false") or not 0 < len(answer_id) <= 200:
+        status, thanks = 422, False
+    else:
+        try:
+            body = FeedbackRequest(answer_id=answer_id, helpful=helpful == "true")
+            api.feedback(body, assistant, api.get_storage(request))
+        except HTTPException as error:
+            status, thanks = error.status_code, False
+    return templates.TemplateResponse(request, "feedback.html", _base(request, thanks=thanks), status_code=status)
+
+
+@router.get("/staff", include_in_schema=False, response_class=HTMLResponse)
+def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = "") -> HTMLResponse:
+    """Staff lookup; ``?q=`` renders the ranked passages on the server, so a link can be shared."""
+    context = _base(request, q=q, results=[], index_version=None, error=None)
+    status = 200
+    assistant = _assistant(request)
+    if assistant is not None:
+        context["index_version"] = assistant.retriever.version
+    if q.strip():
+        try:
+            text = clean_message(q)
+        except ValueError as error:
+            context["error"], status = f"The search {error}.", 422
+        else:
+            if assistant is None:
+                context["error"], status = "The index is still loading. Please try again in a moment.", 503
+            else:
+                found = api.search(assistant, api.get_results(request), q=text, k=STAFF_RESULTS)
+                context["results"], context["index_version"] = found.results, found.index_version
+    return templates.TemplateResponse(request, "staff.html", context, status_code=status)
+
+
+@router.get("/api/related", tags=["visitors"])
+def related(
+    request: Request,
+    q: Annotated[str, Query(max_length=4000, description="The visitor's question.", json_schema_extra=MESSAGE_SCHEMA)],
+) -> dict[str, list[dict[str, str]]]:
+    """Up to three sections near the question that its answer did not show, each with a question to ask."""
+    assistant = api.get_assistant(request)
+    try:
+        text = clean_message(q)
+    except ValueError as error:
+        raise HTTPException(422, f"q: {error}") from error
+    return {"topics": [{"section": t.section, "question": t.question} for t in related_topics(assistant, text)]}

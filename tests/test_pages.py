@@ -1,0 +1,559 @@
+"""The visitor chat, the staff lookup and the widget, driven in real headless Chromium against a real
+server on loopback. Every browser test also fails on any console error (a CSP violation, a script
+error, a failed request).
+
+These tests run their own server rather than the session one: the widget test needs the origin of a
+second site (known only once it listens) in FAQBOT_EMBED_ORIGINS, and rate limits are switched off so
+that a page's many requests cannot make another module's tests flaky, or the other way round.
+Set SCREENSHOT_DIR=docs to refresh the README's screenshots while the tests run.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import LiveServer, make_settings
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+
+from bot.assistant import DISCLAIMER, Assistant
+from bot.embedding import SentenceTransformerEmbedder
+from bot.settings import Settings
+from bot.topics import related_topics
+
+browser_test = pytest.mark.browser
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 860}
+IN_SCOPE = "Can ketamine make me dizzy?"
+NOT_COVERED = "What payment plans do you offer?"
+CRISIS = "I want to end my life"
+
+
+class HostSite:
+    """Another website (another origin) with the one-line widget snippet on its page."""
+
+    def __init__(self) -> None:
+        self.bot_url = ""
+        host = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = (
+                    "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>A partner site</title>"
+                    "</head><body><h1>Welcome to a partner site</h1>"
+                    f"<script src='{host.bot_url}/widget.js' defer></script></body></html>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@dataclass
+class Site:
+    bot: LiveServer
+    host: HostSite
+
+    @property
+    def url(self) -> str:
+        return self.bot.url
+
+    @property
+    def settings(self) -> Settings:
+        settings: Settings = self.bot.app.state.settings
+        return settings
+
+    @property
+    def allowed_host(self) -> str:
+        """The partner site under the origin FAQBOT_EMBED_ORIGINS lists."""
+        return f"http://localhost:{self.host.port}"
+
+    @property
+    def other_host(self) -> str:
+        """The same partner site under an origin that is not listed."""
+        return f"http://127.0.0.1:{self.host.port}"
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> Iterator[Site]:
+    host = HostSite()
+    settings = make_settings(
+        tmp_path_factory.mktemp("pages"),
+        index_dir,
+        embed_origins=[f"http://localhost:{host.port}"],
+        rate_limit="0",
+    )
+    try:
+        with LiveServer(settings, embedder) as bot:
+            host.bot_url = bot.url
+            yield Site(bot, host)
+    finally:
+        host.close()
+
+
+@contextmanager
+def open_page(browser: Browser, url: str, **options: Any) -> Iterator[Page]:
+    """A fresh context and page at ``url``; fails the test on any console error or page error."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(url)
+        yield page
+        assert errors == [], f"console errors: {errors}"
+    finally:
+        context.close()
+
+
+def screenshot(page: Page, name: str, **options: Any) -> None:
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), animations="disabled", **options)
+
+
+def ask(page: Page, question: str) -> Any:
+    """Type a question, press Enter, and return the locator of the reply that answers it."""
+    count = page.locator("#conversation .reply").count()
+    page.fill("#message", question)
+    page.press("#message", "Enter")
+    reply = page.locator("#conversation .reply").nth(count)
+    expect(reply).to_be_visible()
+    return reply
+
+
+# Walks every visible element that holds text and measures its contrast against the first opaque
+# background behind it, as WCAG 2 defines the ratio.
+CONTRAST_JS = """
+() => {
+  const parse = (text) => {
+    const parts = text.match(/[\\d.]+/g).map(Number);
+    return { r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1 };
+  };
+  const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const luminance = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.a > 0.5) return c;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 }; // the page's styles always paint the body; this is a fallback
+  };
+  const failures = [];
+  for (const element of document.body.querySelectorAll("*")) {
+    const ownText = Array.from(element.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!ownText || !element.checkVisibility() || element.closest("template")) continue;
+    const style = getComputedStyle(element);
+    if (parseFloat(style.opacity) < 1 || element.closest(".visually-hidden, .skip-link")) continue;
+    const fg = luminance(parse(style.color));
+    const bg = luminance(background(element));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) failures.push(`${element.tagName}.${element.className}: ${ratio.toFixed(2)}`);
+  }
+  return failures;
+}
+"""
+
+
+def visible_focus(page: Page) -> bool:
+    """Whether the focused element draws a focus ring of at least 2px."""
+    return bool(
+        page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement);"
+            " return s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2; }"
+        )
+    )
+
+
+# ---------------------------------------------------------------- visitor chat
+
+
+@browser_test
+def test_on_a_phone_a_question_and_enter_show_the_passage_and_the_disclaimer(browser: Browser, site: Site) -> None:
+    with open_page(
+        browser, site.url + "/", viewport=PHONE, device_scale_factor=2, reduced_motion="reduce", has_touch=True
+    ) as page:
+        # The disclaimer and the note about the assistant are there before anything is asked.
+        expect(page.locator("#disclaimer")).to_have_text(DISCLAIMER)
+        expect(page.locator("#disclaimer")).to_be_in_viewport()
+        expect(page.locator(".about")).to_contain_text("not a person")
+        expect(page.locator(".about")).to_contain_text("medical advice")
+        expect(page.get_by_label("Your question")).to_be_visible()
+        log = page.locator("#conversation")
+        assert log.get_attribute("aria-live") == "polite"
+        screenshot(page, "visitor-start.png")
+
+        reply = ask(page, IN_SCOPE)
+        first = reply.locator(".answer").first
+        expect(first.locator(".answer-section")).to_have_text("Short-Term Side Effects")
+        expect(first.locator(".answer-text")).to_contain_text("dizziness")
+        expect(reply.locator(".reply-disclaimer")).to_have_text(DISCLAIMER)
+        expect(reply.locator(".reply-disclaimer")).to_be_visible()
+        # The reply is inside the live region, so a screen reader announces it.
+        assert log.locator(".reply").count() == 1
+        expect(page.locator("#message")).to_be_focused()
+        # Phone first: nothing is wider than the screen.
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+        reply.scroll_into_view_if_needed()
+        page.evaluate("() => window.scrollTo(0, document.querySelector('.exchange:last-child').offsetTop - 8)")
+        screenshot(page, "visitor.png")
+
+
+@browser_test
+def test_the_answer_is_the_vetted_passage_verbatim(browser: Browser, site: Site) -> None:
+    api = httpx.post(site.url + "/api/chat", json={"message": IN_SCOPE}).json()
+    with open_page(browser, site.url + "/", viewport=PHONE) as page:
+        reply = ask(page, IN_SCOPE)
+        shown = reply.locator(".answer-text").all_text_contents()
+        assert shown == [answer["text"] for answer in api["answers"]]
+
+
+@browser_test
+def test_a_question_without_a_vetted_answer_shows_the_fallback_and_a_phone_link(browser: Browser, site: Site) -> None:
+    with open_page(browser, site.url + "/", viewport=PHONE) as page:
+        reply = ask(page, NOT_COVERED)
+        expect(reply.locator(".fallback-notice")).to_contain_text(site.settings.contact_phone)
+        call = reply.locator(f'.fallback a[href="{site.settings.contact_tel}"]')
+        expect(call).to_be_visible()
+        expect(call).to_contain_text(site.settings.contact_phone)
+        assert site.settings.contact_tel == "tel:+18566662441"
+        expect(reply.locator(".answer")).to_have_count(0)
+        expect(reply.locator(".reply-disclaimer")).to_have_text(DISCLAIMER)
+        expect(reply.locator(".related")).to_have_count(0)
+
+
+@browser_test
+def test_a_crisis_message_shows_the_crisis_card_first_and_the_chat_goes_on(browser: Browser, site: Site) -> None:
+    with open_page(browser, site.url + "/", viewport=PHONE, device_scale_factor=2, reduced_motion="reduce") as page:
+        reply = ask(page, CRISIS)
+        card = reply.locator(":scope > :first-child")
+        expect(card).to_have_class(re.compile(r"\bcrisis\b"))
+        expect(card).to_be_in_viewport()
+        for href in ("tel:988", "sms:988", "tel:911", "https://988lifeline.org/chat", "sms:741741?body=HOME"):
+            expect(card.locator(f'a[href="{href}"]')).to_be_visible()
+        expect(card).to_contain_text("press 2 for Spanish")
+        expect(card).to_contain_text("text HOME to 741741")
+        expect(card).to_contain_text("911")
+        expect(reply.locator(".answer")).to_have_count(0)
+        screenshot(page, "crisis.png")
+
+        # The visitor can keep talking.
+        expect(page.locator("#message")).to_be_enabled()
+        after = ask(page, IN_SCOPE)
+        expect(after.locator(".answer-text").first).to_contain_text("dizziness")
+
+
+@browser_test
+def test_related_topics_are_other_sections_and_ask_about_them(browser: Browser, site: Site) -> None:
+    with open_page(browser, site.url + "/", viewport=PHONE) as page:
+        reply = ask(page, IN_SCOPE)
+        topics = reply.locator(".related button")
+        expect(topics.first).to_be_visible()
+        labels = topics.all_text_contents()
+        shown = set(reply.locator(".answer-section").all_text_contents())
+        assert 1 <= len(labels) <= 3
+        assert len(set(labels)) == len(labels)
+        assert not shown & set(labels), "a related topic repeats a section already answered"
+
+        topics.first.click()
+        followup = page.locator("#conversation .reply").nth(1)
+        expect(followup).to_be_visible()
+        assert labels[0] in followup.locator(".answer-section").all_text_contents()
+
+
+@browser_test
+def test_feedback_buttons_store_the_vote(browser: Browser, site: Site) -> None:
+    storage = site.bot.app.state.storage
+    with open_page(browser, site.url + "/", viewport=PHONE) as page:
+        reply = ask(page, IN_SCOPE)
+        answer_id = reply.locator(".answer input[name=answer_id]").first.input_value()
+        before = {r.answer_id: r for r in storage.ratings()}.get(answer_id)
+        no = reply.locator(".answer").first.get_by_role("button", name="No")
+        no.click()
+        expect(reply.locator(".feedback-status").first).to_have_text("Thank you for telling us.")
+        expect(no).to_have_attribute("aria-pressed", "true")
+        expect(no).to_be_disabled()
+        after = {r.answer_id: r for r in storage.ratings()}[answer_id]
+        assert after.unhelpful == (before.unhelpful if before else 0) + 1
+
+
+@browser_test
+def test_the_chat_works_from_the_keyboard_alone_with_a_visible_focus(browser: Browser, site: Site) -> None:
+    with open_page(browser, site.url + "/", viewport=PHONE) as page:
+        page.keyboard.press("Tab")
+        expect(page.locator(".skip-link")).to_be_focused()
+        assert visible_focus(page)
+        page.keyboard.press("Enter")
+        expect(page.locator("#message")).to_be_focused()
+        assert visible_focus(page)
+        page.keyboard.type(IN_SCOPE)
+        page.keyboard.press("Enter")
+        expect(page.locator(".answer").first).to_be_visible()
+
+        # Shift+Tab back up into the reply until a "Yes" button has the focus, then press it.
+        for _ in range(40):
+            page.keyboard.press("Shift+Tab")
+            if page.evaluate("() => document.activeElement.matches('button.vote[value=true]')"):
+                break
+        else:
+            pytest.fail("no feedback button could be reached with the keyboard")
+        assert visible_focus(page)
+        page.keyboard.press("Enter")
+        expect(page.locator(".feedback-status").filter(has_text="Thank you")).to_have_count(1)
+
+
+@browser_test
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_passes_wcag_aa(browser: Browser, site: Site, scheme: str) -> None:
+    with open_page(browser, site.url + "/", viewport=PHONE, color_scheme=scheme) as page:
+        ask(page, IN_SCOPE)
+        ask(page, NOT_COVERED)
+        ask(page, CRISIS)
+        assert page.evaluate(CONTRAST_JS) == []
+    with open_page(browser, site.url + "/staff?q=dizzy", viewport=DESKTOP, color_scheme=scheme) as page:
+        page.locator(".result").first.focus()
+        assert page.evaluate(CONTRAST_JS) == []
+
+
+@browser_test
+def test_without_javascript_the_form_posts_and_the_server_renders_the_answer(browser: Browser, site: Site) -> None:
+    with open_page(browser, site.url + "/", viewport=PHONE, java_script_enabled=False) as page:
+        page.fill("#message", IN_SCOPE)
+        page.press("#message", "Enter")
+        page.wait_for_url(site.url + "/")
+        reply = page.locator("#conversation .reply")
+        expect(reply.locator(".answer-text").first).to_contain_text("dizziness")
+        expect(reply.locator(".reply-disclaimer")).to_have_text(DISCLAIMER)
+        expect(page.locator(".question-text")).to_have_text(IN_SCOPE)
+
+        # Related topics are small forms: they work without scripts too.
+        label = reply.locator(".related button").first.text_content()
+        reply.locator(".related button").first.click()
+        expect(page.locator("#conversation .reply .answer-section").filter(has_text=label or "?")).not_to_have_count(0)
+
+        # And so does feedback.
+        page.locator(".answer").first.get_by_role("button", name="Yes").click()
+        expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+
+        page.goto(site.url + "/")
+        page.fill("#message", CRISIS)
+        page.press("#message", "Enter")
+        card = page.locator("#conversation .reply > :first-child")
+        expect(card).to_have_class(re.compile(r"\bcrisis\b"))
+        expect(card.locator('a[href="tel:988"]')).to_be_visible()
+
+        page.goto(site.url + "/")
+        page.fill("#message", NOT_COVERED)
+        page.press("#message", "Enter")
+        expect(page.locator(f'.reply a[href="{site.settings.contact_tel}"]')).to_be_visible()
+
+
+def test_a_posted_form_without_a_question_gets_a_clear_error(site: Site) -> None:
+    empty = httpx.post(site.url + "/", data={"message": "   "})
+    assert empty.status_code == 422
+    assert "Please type a question" in empty.text
+    long = httpx.post(site.url + "/", data={"message": "why " * 200})
+    assert long.status_code == 422
+    assert "at most 500 characters" in long.text
+    assert (
+        httpx.post(site.url + "/feedback", data={"answer_id": "no-such-answer", "helpful": "true"}).status_code == 404
+    )
+
+
+def test_text_reaches_the_page_escaped(site: Site) -> None:
+    page = httpx.post(site.url + "/", data={"message": "<script>alert(1)</script> ketamine dizzy"})
+    assert page.status_code == 200
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+# ---------------------------------------------------------------- related topics and starters
+
+
+def test_related_topics_skip_the_answer_sections_and_their_questions_find_them(assistant: Assistant) -> None:
+    reply = assistant.chat(IN_SCOPE)
+    answered = {r.passage.section for r in reply.answers}
+    topics = related_topics(assistant, IN_SCOPE)
+    assert 1 <= len(topics) <= 3
+    for topic in topics:
+        assert topic.section not in answered
+        asked = assistant.chat(topic.question)
+        assert asked.matched
+        assert asked.answers[0].passage.section == topic.section
+
+
+def test_the_related_endpoint_returns_topics_and_refuses_an_empty_question(site: Site) -> None:
+    good = httpx.get(site.url + "/api/related", params={"q": IN_SCOPE})
+    assert good.status_code == 200
+    assert 1 <= len(good.json()["topics"]) <= 3
+    empty = httpx.get(site.url + "/api/related", params={"q": " "})
+    assert empty.status_code == 422
+    assert "q:" in empty.json()["detail"]
+
+
+def test_every_starter_question_has_a_vetted_answer(assistant: Assistant) -> None:
+    for question in Settings(_env_file=None).starter_questions:  # type: ignore[call-arg]
+        assert assistant.chat(question).matched, question
+
+
+# ---------------------------------------------------------------- staff lookup
+
+
+@browser_test
+def test_staff_type_arrow_down_enter_copies_the_passage_and_disclaimer(browser: Browser, site: Site) -> None:
+    with open_page(
+        browser, site.url + "/staff", viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"]
+    ) as page:
+        expect(page.locator("#disclaimer")).to_have_text(DISCLAIMER)
+        expect(page.locator("#q")).to_be_focused()
+        page.keyboard.type("dizziness and nausea")
+        results = page.locator("#results .result")
+        expect(results.first).to_be_visible()
+        expect(page.locator("#status")).to_contain_text("for “dizziness and nausea”")
+        first = results.first
+        expect(first.locator(".result-section")).to_have_text("Short-Term Side Effects")
+        expect(first.locator(".result-score")).to_have_text(re.compile(r"^0\.\d\d$"))
+        expect(first.locator(".result-id")).to_have_text(re.compile(r"^ketamine-therapy#"))
+        expect(first.locator(".result-title")).to_have_text("Ketamine Therapy for Mental Health Recovery")
+        assert "q=dizziness+and+nausea" in page.url or "q=dizziness%20and%20nausea" in page.url
+
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")
+        second = results.nth(1)
+        expect(second).to_be_focused()
+        assert visible_focus(page)
+        page.keyboard.press("Enter")
+        expect(page.locator("#status")).to_have_text("Copied passage 2 and the disclaimer.")
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied == second.locator(".result-text").text_content() + "\n\n" + DISCLAIMER
+        screenshot(page, "staff.png")
+
+        # Up from the first result goes back to the search box.
+        page.keyboard.press("ArrowUp")
+        page.keyboard.press("ArrowUp")
+        expect(page.locator("#q")).to_be_focused()
+
+
+@browser_test
+def test_staff_copy_button_and_slash_shortcut(browser: Browser, site: Site) -> None:
+    with open_page(
+        browser,
+        site.url + "/staff?q=ketamine+nasal+spray",
+        viewport=DESKTOP,
+        permissions=["clipboard-read", "clipboard-write"],
+    ) as page:
+        third = page.locator("#results .result").nth(2)
+        third.get_by_role("button", name="Copy with disclaimer").click()
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied.startswith(third.locator(".result-text").text_content() or "?")
+        assert copied.endswith(DISCLAIMER)
+
+        page.locator(".readout").click()
+        page.keyboard.press("/")
+        expect(page.locator("#q")).to_be_focused()
+        expect(page.locator("#q")).to_have_value("ketamine nasal spray")  # the "/" is not typed in
+
+
+def test_staff_query_in_the_url_renders_on_the_server(site: Site) -> None:
+    page = httpx.get(site.url + "/staff", params={"q": "ketamine nasal spray"})
+    assert page.status_code == 200
+    rendered = page.text.split("<template", 1)[0]  # not the empty copy kept for the script
+    assert rendered.count('class="result"') == 10
+    assert "Intranasal Administration of Ketamine" in page.text
+    assert 'value="ketamine nasal spray"' in page.text
+    assert DISCLAIMER in page.text
+
+
+@browser_test
+def test_staff_results_show_without_javascript(browser: Browser, site: Site) -> None:
+    url = site.url + "/staff?q=how+long+does+treatment+take"
+    with open_page(browser, url, viewport=DESKTOP, java_script_enabled=False) as page:
+        expect(page.locator("#results .result")).to_have_count(10)
+        expect(page.locator(".copy-button").first).to_be_hidden()  # it needs a script to copy
+        page.fill("#q", "intranasal")
+        page.press("#q", "Enter")
+        expect(page.locator("#results .result-section").first).to_have_text("Intranasal Administration of Ketamine")
+
+
+# ---------------------------------------------------------------- embeddable widget
+
+
+@browser_test
+def test_the_widget_opens_the_chat_on_an_allowed_site(browser: Browser, site: Site) -> None:
+    with open_page(browser, site.allowed_host + "/", viewport=DESKTOP) as page:
+        launcher = page.get_by_role("button", name="Questions? Ask us")
+        expect(launcher).to_have_attribute("aria-expanded", "false")
+        launcher.click()
+        expect(launcher).to_have_attribute("aria-expanded", "true")
+        frame = page.frame_locator("iframe[title='Chat with our FAQ assistant']")
+        expect(frame.locator("#disclaimer")).to_have_text(DISCLAIMER)
+        frame.locator("#message").fill(IN_SCOPE)
+        frame.locator("#message").press("Enter")
+        expect(frame.locator(".answer-text").first).to_contain_text("dizziness")
+        page.get_by_role("button", name="Close the chat").click()
+        expect(page.locator("#faqbot-panel")).to_be_hidden()
+        expect(launcher).to_be_focused()
+
+
+@browser_test
+def test_the_chat_cannot_be_framed_by_a_site_that_is_not_listed(browser: Browser, site: Site) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(site.other_host + "/")
+        with page.expect_console_message(lambda m: "frame-ancestors" in m.text):
+            page.get_by_role("button", name="Questions? Ask us").click()
+        frame = next(f for f in page.frames if f != page.main_frame)
+        assert frame.query_selector("#message") is None
+    finally:
+        context.close()
+
+
+def test_embed_origins_go_into_frame_ancestors(site: Site) -> None:
+    embed = httpx.get(site.url + "/embed")
+    assert embed.status_code == 200
+    assert f"frame-ancestors {site.allowed_host}" in embed.headers["content-security-policy"]
+    assert "x-frame-options" not in embed.headers
+    home = httpx.get(site.url + "/")
+    assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
+    widget = httpx.get(site.url + "/widget.js")
+    assert widget.status_code == 200
+    assert widget.headers["content-type"].startswith("text/javascript")
+    assert "/embed" in widget.text
+
+
+def test_embed_origins_must_be_bare_origins() -> None:
+    with pytest.raises(ValueError, match="is not an origin"):
+        Settings(embed_origins="https://ok.example, https://bad.example; script-src *", _env_file=None)  # type: ignore[call-arg]
+    ok = Settings(embed_origins="https://a.example, http://localhost:8080/", _env_file=None)  # type: ignore[call-arg]
+    assert ok.embed_origins == ["https://a.example", "http://localhost:8080"]

@@ -1,0 +1,181 @@
+// Visitor chat: asks /api/chat without reloading the page. Every piece of text goes in through
+// textContent into copies of the <template> elements the server rendered, never through innerHTML.
+(() => {
+  "use strict";
+
+  const root = document.documentElement;
+  root.classList.replace("no-js", "js");
+
+  const conversation = document.getElementById("conversation");
+  const form = document.getElementById("ask");
+  const input = document.getElementById("message");
+  const pending = document.getElementById("pending");
+  if (!conversation || !form || !input || !pending) return;
+
+  const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  let busy = false;
+  let crisisCount = 0;
+
+  function piece(id) {
+    const template = document.getElementById(id);
+    return template.content.firstElementChild.cloneNode(true);
+  }
+
+  function setText(parent, selector, text) {
+    parent.querySelector(selector).textContent = text;
+  }
+
+  function reveal(element) {
+    element.scrollIntoView({ block: "start", behavior: reduceMotion ? "auto" : "smooth" });
+  }
+
+  async function postJson(url, body) {
+    return fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+  }
+
+  function problem(status, data) {
+    if (status === 429) return "You have asked a lot of questions in a short time. Please wait a minute and try again.";
+    if (status === 503) return "The assistant is still starting. Please try again in a moment.";
+    if (status === 422 && data && data.detail) return "Please check your question: " + data.detail;
+    return "Sorry, something went wrong and I could not answer.";
+  }
+
+  function answerPiece(answer) {
+    const element = piece("tpl-answer");
+    setText(element, ".answer-section", answer.section);
+    element.dataset.title = answer.title;
+    setText(element, ".answer-text", answer.text);
+    element.querySelector("input[name=answer_id]").value = answer.id;
+    return element;
+  }
+
+  function crisisPiece(notice) {
+    const element = piece("tpl-crisis");
+    if (notice) setText(element, ".crisis-notice", notice);
+    // Each card needs its own id for its accessible name.
+    crisisCount += 1;
+    const id = "crisis-title-" + crisisCount;
+    element.querySelector(".crisis-title").id = id;
+    element.setAttribute("aria-labelledby", id);
+    return element;
+  }
+
+  function relatedPiece(topics) {
+    const element = piece("tpl-related");
+    const list = element.querySelector(".related-list");
+    for (const topic of topics) {
+      const item = piece("tpl-topic");
+      item.querySelector("input[name=message]").value = topic.question;
+      setText(item, "button", topic.section);
+      list.appendChild(item);
+    }
+    return element;
+  }
+
+  function replyPiece(data, topics) {
+    const reply = piece("tpl-reply");
+    const disclaimer = reply.querySelector(".reply-disclaimer");
+    disclaimer.textContent = data.disclaimer;
+    if (data.crisis) {
+      reply.insertBefore(crisisPiece(data.notice), disclaimer);
+    } else if (!data.matched) {
+      const fallback = piece("tpl-fallback");
+      setText(fallback, ".fallback-notice", data.notice || "");
+      reply.insertBefore(fallback, disclaimer);
+    } else {
+      reply.insertBefore(piece("tpl-intro"), disclaimer);
+      for (const answer of data.answers) reply.insertBefore(answerPiece(answer), disclaimer);
+    }
+    if (topics.length) reply.appendChild(relatedPiece(topics));
+    return reply;
+  }
+
+  function errorPiece(message) {
+    const reply = piece("tpl-reply");
+    const error = piece("tpl-error");
+    setText(error, ".reply-error-text", message);
+    reply.replaceChildren(error);
+    return reply;
+  }
+
+  async function relatedTopics(message) {
+    // Extra help only: if it fails, the answer still shows.
+    try {
+      const response = await fetch("/api/related?q=" + encodeURIComponent(message), { headers: { Accept: "application/json" } });
+      if (!response.ok) return [];
+      const data = await response.json();
+      return Array.isArray(data.topics) ? data.topics : [];
+    } catch {
+      return [];
+    }
+  }
+
+  async function ask(message) {
+    if (busy) return;
+    busy = true;
+    const exchange = piece("tpl-exchange");
+    setText(exchange, ".question-text", message);
+    conversation.appendChild(exchange);
+    pending.textContent = "Looking that up…";
+    let reply;
+    try {
+      const response = await postJson("/api/chat", { message });
+      const data = await response.json().catch(() => null);
+      if (!response.ok || !data) {
+        reply = errorPiece(problem(response.status, data));
+      } else {
+        const topics = data.matched ? await relatedTopics(message) : [];
+        reply = replyPiece(data, topics);
+      }
+    } catch {
+      reply = errorPiece("I could not reach the assistant. Please check your connection and try again.");
+    } finally {
+      busy = false;
+      pending.textContent = "";
+    }
+    exchange.appendChild(reply);
+    reveal(reply.querySelector(".crisis") || exchange);
+  }
+
+  async function vote(feedback, button) {
+    const buttons = feedback.querySelectorAll("button.vote");
+    const status = feedback.querySelector(".feedback-status");
+    const helpful = button.value === "true";
+    for (const each of buttons) each.disabled = true;
+    try {
+      const response = await postJson("/api/feedback", { answer_id: feedback.elements.answer_id.value, helpful });
+      if (response.status !== 204) throw new Error(String(response.status));
+      button.setAttribute("aria-pressed", "true");
+      status.textContent = "Thank you for telling us.";
+    } catch {
+      for (const each of buttons) each.disabled = false;
+      status.textContent = "Sorry, that did not go through. Please try again.";
+    }
+  }
+
+  document.addEventListener("submit", (event) => {
+    const target = event.target;
+    if (!(target instanceof HTMLFormElement)) return;
+    if (target.matches("form[data-ask]")) {
+      event.preventDefault();
+      if (busy) return;
+      const field = target.elements.namedItem("message");
+      const message = field ? field.value.trim() : "";
+      if (!message) {
+        input.focus();
+        return;
+      }
+      if (target === form) input.value = "";
+      else input.focus(); // a topic button: keep the keyboard where the next question goes
+      ask(message);
+    } else if (target.matches("form.feedback")) {
+      event.preventDefault();
+      const button = event.submitter;
+      if (button && button.matches("button.vote")) vote(target, button);
+    }
+  });
+})();
