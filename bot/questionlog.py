@@ -1,0 +1,124 @@
+"""The question log: what visitors asked that had no vetted answer, redacted, grouped and short-lived.
+
+Only unanswered questions that were not crisis messages are kept, and only after ``redact``; the
+raw text is never written. Each question is one row with its time, so that retention is exact:
+``purge`` drops every row older than the retention period, whatever group it belongs to.
+SQLAlchemy Core, like ``bot.storage``, so a PostgreSQL URL works for several replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import Stemmer
+
+from bot.query import STOP_WORDS, words
+from bot.redaction import PLACEHOLDER, redact
+
+MAX_TEXT = 600
+MAX_KEY = 400
+_STEMMER = Stemmer.Stemmer("english")
+
+metadata = sa.MetaData()
+
+question_log = sa.Table(
+    "question_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("group_key", sa.String(MAX_KEY), nullable=False, index=True),
+    sa.Column("text", sa.String(MAX_TEXT), nullable=False),  # redacted
+    sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+@dataclass(frozen=True)
+class QuestionGroup:
+    """Similar unanswered questions: the latest wording (redacted), how often, first and last seen."""
+
+    text: str
+    count: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+
+
+def group_key(text: str) -> str:
+    """Questions that differ only in case, punctuation, word order, stop words or word endings share a key."""
+    text = PLACEHOLDER.sub(" ", text)
+    stems = sorted(set(_STEMMER.stemWords([w for w in words(text) if w not in STOP_WORDS])))
+    key = " ".join(stems) or " ".join(words(text)) or text.strip().casefold()
+    return key[:MAX_KEY]
+
+
+def _utc(stamp: dt.datetime) -> dt.datetime:
+    # SQLite gives naive datetimes back; everything here is written in UTC.
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+class QuestionLog:
+    """Writes and reads the log on an SQLAlchemy engine; does nothing at all when ``enabled`` is off."""
+
+    def __init__(self, engine: sa.Engine, enabled: bool = True, retention_days: int = 30) -> None:
+        self.engine = engine
+        self.enabled = enabled
+        self.retention = dt.timedelta(days=retention_days)
+        metadata.create_all(engine)
+
+    def record(self, message: str, now: dt.datetime | None = None) -> None:
+        """Keep an unanswered question, redacted. The caller decides that it was unanswered."""
+        if not self.enabled:
+            return
+        text = redact(message)[:MAX_TEXT]
+        if not text:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(
+                question_log.insert().values(
+                    group_key=group_key(text), text=text, asked_at=now or dt.datetime.now(dt.UTC)
+                )
+            )
+
+    def purge(self, now: dt.datetime | None = None) -> int:
+        """Delete what is past retention (everything, when logging is off); returns how many rows went."""
+        statement = question_log.delete()
+        if self.enabled:
+            cutoff = (now or dt.datetime.now(dt.UTC)) - self.retention
+            statement = statement.where(question_log.c.asked_at < cutoff)
+        with self.engine.begin() as connection:
+            return int(connection.execute(statement).rowcount or 0)
+
+    def groups(self, limit: int = 200, now: dt.datetime | None = None) -> list[QuestionGroup]:
+        """The most asked groups first, then the most recent; nothing past retention, even before a purge."""
+        cutoff = (now or dt.datetime.now(dt.UTC)) - self.retention
+        count = sa.func.count().label("asked")
+        last = sa.func.max(question_log.c.asked_at).label("last_seen")
+        first = sa.func.min(question_log.c.asked_at).label("first_seen")
+        latest_id = sa.func.max(question_log.c.id).label("latest_id")
+        query = (
+            sa.select(question_log.c.group_key, count, first, last, latest_id)
+            .where(question_log.c.asked_at >= cutoff)
+            .group_by(question_log.c.group_key)
+            .order_by(count.desc(), last.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+            ids = [row.latest_id for row in rows]
+            selected = sa.select(question_log.c.id, question_log.c.text).where(question_log.c.id.in_(ids))
+            texts = {row.id: row.text for row in connection.execute(selected)}
+        return [
+            QuestionGroup(texts[row.latest_id], int(row.asked), _utc(row.first_seen), _utc(row.last_seen))
+            for row in rows
+        ]
+
+    async def purge_daily(self) -> None:
+        """Purge now, then once a day, for as long as the server runs."""
+        while True:
+            await asyncio.to_thread(self.purge)
+            await asyncio.sleep(24 * 60 * 60)
+
+    def total(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(sa.select(sa.func.count()).select_from(question_log)).scalar_one())

@@ -1,0 +1,200 @@
+"""Shipping a new index without a restart: what changed, a fully checked reload, and a watcher.
+
+A reload loads the index with every check of ``bot.index.load_index`` (sizes and hashes before FAISS
+reads a byte), then runs a canary search that must find known passages, and only then swaps the
+assistant's retriever in one step. Anything wrong raises ``IndexRefused`` and the old index keeps
+serving. Each server process reloads itself; the watcher lets every worker do it on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.assistant import Assistant, load_retriever
+from bot.index import MANIFEST_FILE, PASSAGES_FILE, IndexRefused, Manifest, read_manifest
+from bot.knowledge import Passage
+from bot.retrieval import Retriever
+
+log = logging.getLogger("bot.release")
+CANARIES = 3
+CANARY_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class IndexDiff:
+    """Passages by id: added, removed, and changed (old, new) in text, section, title or questions."""
+
+    added: tuple[Passage, ...]
+    removed: tuple[Passage, ...]
+    changed: tuple[tuple[Passage, Passage], ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def lines(self) -> list[str]:
+        out = [f"+ {p.id}  [{p.section}]  {p.path}:{p.line}" for p in self.added]
+        out += [f"- {p.id}  [{p.section}]" for p in self.removed]
+        for old, new in self.changed:
+            fields = ("text", "section", "title", "questions")
+            what = [name for name in fields if getattr(old, name) != getattr(new, name)]
+            out.append(f"~ {new.id}  [{new.section}]  {new.path}:{new.line}  ({', '.join(what)} changed)")
+        return out
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {
+            "added": [p.id for p in self.added],
+            "removed": [p.id for p in self.removed],
+            "changed": [new.id for _, new in self.changed],
+        }
+
+
+def diff_passages(old: Sequence[Passage], new: Sequence[Passage]) -> IndexDiff:
+    before = {p.id: p for p in old}
+    after = {p.id: p for p in new}
+
+    def same(a: Passage, b: Passage) -> bool:
+        return (a.text, a.section, a.title, a.questions) == (b.text, b.section, b.title, b.questions)
+
+    return IndexDiff(
+        added=tuple(p for p in new if p.id not in before),
+        removed=tuple(p for p in old if p.id not in after),
+        changed=tuple((before[p.id], p) for p in new if p.id in before and not same(before[p.id], p)),
+    )
+
+
+def passage_from_dict(data: dict[str, Any]) -> Passage:
+    return Passage(**{**data, "questions": tuple(data["questions"]), "headings": tuple(data["headings"])})
+
+
+def passage_to_dict(passage: Passage) -> dict[str, Any]:
+    return {**asdict(passage), "questions": list(passage.questions), "headings": list(passage.headings)}
+
+
+def read_passages(index_dir: Path) -> tuple[Manifest, tuple[Passage, ...]]:
+    """An index folder's manifest and passages, without touching the FAISS file."""
+    manifest = read_manifest(index_dir)
+    try:
+        records = json.loads((index_dir / PASSAGES_FILE).read_text(encoding="utf-8"))
+        return manifest, tuple(passage_from_dict(p) for p in records["passages"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise IndexRefused(f"{index_dir / PASSAGES_FILE} cannot be read: {error}") from error
+
+
+def canary_passages(passages: Sequence[Passage]) -> list[Passage]:
+    """A few passages spread over the index: first, middle and last."""
+    if not passages:
+        return []
+    picks = sorted({round(i * (len(passages) - 1) / max(CANARIES - 1, 1)) for i in range(CANARIES)})
+    return [passages[i] for i in picks]
+
+
+def canary_search(retriever: Retriever) -> None:
+    """Each canary passage must come back in the top results for one of its own questions (or its
+    own heading and text). This catches vectors that no longer line up with their passages, and a
+    model that does not match the one that built the index."""
+    passages = retriever.index.passages
+    if not passages:
+        raise IndexRefused("the index has no passages")
+    for passage in canary_passages(passages):
+        probe = passage.questions[0] if passage.questions else f"{passage.section}. {passage.text}"
+        found = [r.passage.id for r in retriever.search(retriever.read(probe), CANARY_DEPTH)]
+        if passage.id not in found:
+            raise IndexRefused(f"canary search failed: {probe[:80]!r} did not find passage {passage.id}")
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    index_version: str
+    previous_version: str
+    passage_count: int
+    built_at: str
+
+    @property
+    def changed(self) -> bool:
+        return self.index_version != self.previous_version
+
+
+class Release:
+    """Reloads one assistant's index; one reload at a time."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self._lock = threading.Lock()
+
+    def reload(self) -> ReloadResult:
+        """Load, check and swap in the index in ``FAQBOT_INDEX_DIR``; raises ``IndexRefused``."""
+        with self._lock:
+            previous = self.assistant.retriever
+            try:
+                retriever = load_retriever(self.assistant.settings, previous.embedder)
+            except (RuntimeError, ValueError, OSError, MemoryError) as error:
+                # Sizes and hashes matched, yet FAISS or numpy could not use the files.
+                raise IndexRefused(f"the index cannot be loaded: {error}") from error
+            canary_search(retriever)
+            self.assistant.swap(retriever)
+            manifest = retriever.index.manifest
+            log.info("index %s is now served (was %s)", manifest.index_version, previous.version)
+            return ReloadResult(manifest.index_version, previous.version, manifest.passage_count, manifest.built_at)
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+class IndexWatcher:
+    """Polls ``manifest.json`` and reloads when it names a version other than the one served.
+
+    A refused index is tried again only once its manifest changes, so a bad build is logged once
+    rather than every poll. A build caught half-way is simply tried again at the next poll.
+    """
+
+    def __init__(self, release: Release, interval: float) -> None:
+        self.release = release
+        self.interval = interval
+        self.manifest = release.assistant.settings.index_dir / MANIFEST_FILE
+        self._seen = _signature(self.manifest)
+
+    def poll(self) -> ReloadResult | None:
+        signature = _signature(self.manifest)
+        if signature is None or signature == self._seen:
+            return None
+        try:
+            version = read_manifest(self.manifest.parent).index_version
+        except IndexRefused:
+            return None  # being replaced right now: look again next time
+        if version == self.release.assistant.retriever.version:
+            self._seen = signature
+            return None
+        try:
+            result = self.release.reload()
+        except IndexRefused as error:
+            if _signature(self.manifest) == signature:
+                self._seen = signature
+                log.warning("index %s refused, still serving %s: %s", version, self._served(), error)
+            return None
+        self._seen = signature
+        return result
+
+    def _served(self) -> str:
+        return self.release.assistant.retriever.version
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await asyncio.to_thread(self.poll)
+            except Exception:  # the watcher must outlive any surprise; the server keeps serving
+                log.exception("index watcher failed; trying again at the next poll")

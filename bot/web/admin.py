@@ -1,0 +1,213 @@
+"""The content team's area: the dashboard, reload, the report as JSON and CSV, and the served index.
+
+Everything here needs the admin token, as ``Authorization: Bearer <token>`` or as the session cookie
+the login form sets; the area is closed (403) while ``FAQBOT_ADMIN_TOKEN`` is unset. Tokens are
+compared with ``hmac.compare_digest``, and the cookie holds a signed expiry, never the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from bot.assistant import Assistant
+from bot.index import IndexRefused
+from bot.release import IndexWatcher, Release, passage_to_dict
+from bot.report import LISTS, Report, make_report
+from bot.settings import PROJECT_ROOT, Settings
+from bot.storage import Storage
+
+TEMPLATES = Jinja2Templates(directory=str(PROJECT_ROOT / "web" / "templates"))
+STYLESHEET = PROJECT_ROOT / "web" / "static" / "admin.css"
+SESSION_COOKIE = "faqbot_admin"
+SESSION_SECONDS = 8 * 60 * 60
+CLOSED = "the admin area is closed: set FAQBOT_ADMIN_TOKEN to open it"
+UNAUTHORIZED = "send the admin token as 'Authorization: Bearer <token>' or log in at /admin"
+
+router = APIRouter(prefix="/admin", tags=["content team"])
+
+
+def _token(request: Request) -> str | None:
+    settings: Settings = request.app.state.settings
+    return settings.admin_token or None
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _signature(token: str, expires: int) -> str:
+    return hmac.new(token.encode(), f"faqbot-admin-session:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def session_value(token: str, now: float | None = None) -> str:
+    expires = int((now or time.time()) + SESSION_SECONDS)
+    return f"{expires}.{_signature(token, expires)}"
+
+
+def _valid_session(value: str, token: str) -> bool:
+    expires, _, signature = value.partition(".")
+    if not expires.isdigit() or int(expires) < time.time():
+        return False
+    return _same(signature, _signature(token, int(expires)))
+
+
+def is_admin(request: Request) -> bool:
+    """Whether the request carries the admin token or a valid session; raises 403 while closed."""
+    token = _token(request)
+    if token is None:
+        raise HTTPException(403, CLOSED)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and given:
+        return _same(given.strip(), token)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return cookie is not None and _valid_session(cookie, token)
+
+
+def require_admin(request: Request) -> None:
+    if not is_admin(request):
+        raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_assistant(request: Request) -> Assistant:
+    assistant: Assistant | None = request.app.state.assistant
+    if assistant is None:
+        raise HTTPException(503, "the index is still loading")
+    return assistant
+
+
+Admin = Depends(require_admin)
+AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+
+
+def current_report(request: Request, assistant: Assistant) -> Report:
+    index = assistant.retriever.index
+    storage: Storage = request.app.state.storage
+    return make_report(request.app.state.settings, storage, storage.questions, index.manifest, index.passages)
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
+
+
+@router.get("", response_class=HTMLResponse, include_in_schema=False)
+def dashboard(request: Request) -> Response:
+    """The dashboard for a signed-in editor; the login form otherwise."""
+    try:
+        signed_in = is_admin(request)
+    except HTTPException:
+        return _page(request, "admin_login.html", 403, closed=True)
+    if not signed_in:
+        return _page(request, "admin_login.html", 401)
+    assistant = get_assistant(request)
+    return _page(request, "admin.html", report=current_report(request, assistant))
+
+
+@router.post("/login", include_in_schema=False)
+def login(request: Request, token: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    expected = _token(request)
+    if expected is None:
+        return _page(request, "admin_login.html", 403, closed=True)
+    if not token or not _same(token, expected):
+        return _page(request, "admin_login.html", 401, error="That token is not right.")
+    response = RedirectResponse("/admin", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_value(expected),
+        max_age=SESSION_SECONDS,
+        path="/admin",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout() -> Response:
+    response = RedirectResponse("/admin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/reload", dependencies=[Admin], responses={409: {"description": "The index was refused."}})
+def reload(request: Request, assistant: AssistantDep) -> Response:
+    """Load the index on disk, check it fully (files, counts, model, a canary search) and swap it in.
+
+    200 with the new version, or 409 with the reason while the old index keeps serving."""
+    release: Release = request.app.state.release
+    from_form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+    try:
+        result = release.reload()
+    except IndexRefused as error:
+        served = assistant.retriever.version
+        if from_form:
+            return _page(request, "admin.html", 409, report=current_report(request, assistant), refused=str(error))
+        return JSONResponse({"detail": f"index refused: {error}", "index_version": served}, status_code=409)
+    if from_form:
+        return _page(request, "admin.html", report=current_report(request, assistant), reloaded=result)
+    return JSONResponse(
+        {
+            "index_version": result.index_version,
+            "previous_version": result.previous_version,
+            "changed": result.changed,
+            "passage_count": result.passage_count,
+            "built_at": result.built_at,
+        }
+    )
+
+
+@router.get("/report", dependencies=[Admin])
+def report(request: Request, assistant: AssistantDep) -> dict[str, Any]:
+    """The dashboard's lists as JSON: index, files, unanswered questions (redacted), unhelpful answers,
+    crisis counts per day."""
+    return current_report(request, assistant).as_dict()
+
+
+@router.get("/index", dependencies=[Admin])
+def served_index(assistant: AssistantDep) -> dict[str, Any]:
+    """The index this process serves, passage by passage (what ``faqbot diff`` compares with)."""
+    index = assistant.retriever.index
+    return {
+        "index_version": index.version,
+        "built_at": index.manifest.built_at,
+        "passage_count": len(index.passages),
+        "model": index.manifest.model,
+        "passages": [passage_to_dict(p) for p in index.passages],
+    }
+
+
+@router.get("/export/{name}.csv", dependencies=[Admin], response_class=Response)
+def export(name: str, request: Request, assistant: AssistantDep) -> Response:
+    """One of the dashboard's lists as CSV: files, unanswered, unhelpful or crisis."""
+    if name not in LISTS:
+        raise HTTPException(404, f"no list named {name!r}; the lists are {', '.join(LISTS)}")
+    body = current_report(request, assistant).csv(name)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="faqbot-{name}.csv"'},
+    )
+
+
+@router.get("/admin.css", include_in_schema=False)
+def stylesheet() -> FileResponse:
+    return FileResponse(STYLESHEET, media_type="text/css")
+
+
+def start_background(app: FastAPI) -> list[asyncio.Task[None]]:
+    """Once the index is loaded: the release helper, the daily purge and, if set, the index watcher."""
+    settings: Settings = app.state.settings
+    app.state.release = Release(app.state.assistant)
+    storage: Storage = app.state.storage
+    tasks = [asyncio.create_task(storage.questions.purge_daily())]
+    if settings.watch_index:
+        tasks.append(asyncio.create_task(IndexWatcher(app.state.release, settings.watch_interval).run()))
+    return tasks

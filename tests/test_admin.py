@@ -1,0 +1,129 @@
+"""The admin area against a real server: closed without a token, Bearer and the login cookie, the
+dashboard's lists, the report as JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import KNOWLEDGE, LiveServer, make_settings
+
+from bot.embedding import SentenceTransformerEmbedder
+
+TOKEN = "admin-test-token"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+STALE = """---
+title: Old Notes
+status: draft
+reviewed_on: 2020-01-01
+---
+
+# Old Section
+
+A draft that nobody has reviewed in years, long enough to count as a passage of its own here.
+"""
+
+
+@pytest.fixture(scope="module")
+def admin_server(
+    tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> Iterator[LiveServer]:
+    tmp = tmp_path_factory.mktemp("admin")
+    knowledge = tmp / "knowledge"
+    shutil.copytree(KNOWLEDGE, knowledge)
+    (knowledge / "old-notes.md").write_text(STALE, encoding="utf-8")
+    with LiveServer(make_settings(tmp, index_dir, knowledge, admin_token=TOKEN), embedder) as live:
+        yield live
+
+
+@pytest.fixture
+def http(admin_server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=admin_server.url, timeout=60) as client:
+        yield client
+
+
+def test_admin_is_closed_while_no_token_is_set(
+    tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    with LiveServer(make_settings(tmp_path, index_dir), embedder) as live, httpx.Client(base_url=live.url) as client:
+        for method, path in [("GET", "/admin/report"), ("POST", "/admin/reload"), ("GET", "/admin/export/files.csv")]:
+            response = client.request(method, path, headers={"Authorization": "Bearer anything"})
+            assert response.status_code == 403
+            assert "FAQBOT_ADMIN_TOKEN" in response.json()["detail"]
+        page = client.get("/admin")
+        assert page.status_code == 403
+        assert "closed" in page.text
+        assert client.post("/admin/login", data={"token": ""}).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/admin/report", "/admin/index", "/admin/export/unanswered.csv"])
+def test_admin_routes_need_the_token(http: httpx.Client, path: str) -> None:
+    assert http.get(path).status_code == 401
+    wrong = http.get(path, headers={"Authorization": "Bearer not-the-token"})
+    assert wrong.status_code == 401
+    assert "Bearer" in wrong.json()["detail"]
+    assert http.get(path, headers={"Cookie": "faqbot_admin=9999999999.forged"}).status_code == 401
+    assert http.get(path, headers=BEARER).status_code == 200
+
+
+def test_login_sets_a_strict_httponly_session_cookie(http: httpx.Client) -> None:
+    page = http.get("/admin")
+    assert page.status_code == 401
+    assert 'name="token"' in page.text
+    assert http.post("/admin/login", data={"token": "wrong"}).status_code == 401
+    response = http.post("/admin/login", data={"token": TOKEN})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+    assert TOKEN not in cookie
+    assert response.cookies["faqbot_admin"]
+    dashboard = http.get("/admin")  # the client sends the cookie back, as a browser would
+    assert dashboard.status_code == 200
+    version = http.get("/readyz").json()["index_version"]
+    assert version in dashboard.text
+    assert http.get("/admin/report").status_code == 200
+    assert http.post("/admin/logout").status_code == 303
+    assert http.get("/admin/report").status_code == 401
+
+
+def test_report_and_dashboard_show_what_the_content_team_needs(http: httpx.Client) -> None:
+    unanswered = "Do you validate parking? My name is Jane Doe"
+    assert http.post("/api/chat", json={"message": "do you validate parking"}).json()["matched"] is False
+    assert http.post("/api/chat", json={"message": unanswered}).json()["matched"] is False
+    assert http.post("/api/chat", json={"message": '=HYPERLINK("x") is parking free'}).json()["matched"] is False
+    crisis = http.post("/api/chat", json={"message": "I want to kill myself"}).json()
+    assert crisis["crisis"] is True
+    answered = http.post("/api/chat", json={"message": "What are the short-term side effects of ketamine?"}).json()
+    answer_id = answered["answers"][0]["id"]
+    assert http.post("/api/feedback", json={"answer_id": answer_id, "helpful": False}).status_code == 204
+
+    report = http.get("/admin/report", headers=BEARER).json()
+    assert report["index"]["passage_count"] > 0
+    parking = next(g for g in report["unanswered"] if "parking" in g["question"].casefold() and g["count"] == 2)
+    assert parking["question"] == "Do you validate parking? My name is [name]"  # the latest wording
+    assert all("kill" not in g["question"] for g in report["unanswered"])  # crisis text is never kept
+    assert all("side effects" not in g["question"] for g in report["unanswered"])  # answered: not kept
+    assert sum(day["count"] for day in report["crisis_per_day"]) >= 1
+    assert any(a["answer_id"] == answer_id and a["unhelpful"] >= 1 for a in report["unhelpful"])
+    old = next(f for f in report["files"] if f["path"].endswith("old-notes.md"))
+    assert (old["status"], old["stale"], old["reviewed_on"]) == ("draft", True, "2020-01-01")
+
+    dashboard = http.get("/admin", headers=BEARER).text
+    assert "[name]" in dashboard
+    assert "stale" in dashboard
+    assert "Jane" not in dashboard
+
+    rows = list(csv.reader(io.StringIO(http.get("/admin/export/unanswered.csv", headers=BEARER).text)))
+    assert rows[0] == ["question", "count", "first_seen", "last_seen"]
+    assert any(row[0].startswith("'=HYPERLINK") for row in rows)  # a spreadsheet will not run it
+    assert http.get("/admin/export/nothing.csv", headers=BEARER).status_code == 404
+    for name in ("files", "unhelpful", "crisis"):
+        export = http.get(f"/admin/export/{name}.csv", headers=BEARER)
+        assert export.status_code == 200
+        assert export.headers["content-type"].startswith("text/csv")
