@@ -33,5 +33,13 @@ lint: $(VENV)/.installed
 test: $(VENV)/.installed lint
 	$(BIN)/python -m pytest
 
+# Two minutes of 16 clients against a real server on loopback, with a rebuild and reload half-way.
+soak: index
+	$(BIN)/python -m bot.soak --duration 120 --clients 16
+
+# The fuzz targets for longer than `make test` runs them.
+fuzz: $(VENV)/.installed
+	FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/test_fuzz.py -q
+
 clean:
 	rm -rf $(VENV) index/*.faiss index/*.json data

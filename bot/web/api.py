@@ -11,6 +11,7 @@ from bot.cache import ReplyCache, cached_chat, cached_search
 from bot.retrieval import Result
 from bot.storage import Storage
 from bot.web.schemas import (
+    MESSAGE_SCHEMA,
     Answer,
     ChatRequest,
     ChatResponse,
@@ -81,7 +82,13 @@ def search(
     assistant: AssistantDep,
     cache: ResultsDep,
     q: Annotated[
-        str, Query(max_length=2000, description="What to look up (1 to 500 characters).", examples=["dizziness"])
+        str,
+        Query(
+            max_length=2000,
+            description="What to look up (1 to 500 characters).",
+            examples=["dizziness"],
+            json_schema_extra=MESSAGE_SCHEMA,
+        ),
     ],
     k: Annotated[int, Query(ge=1, le=50, description="How many passages to return.")] = 10,
 ) -> SearchResponse:

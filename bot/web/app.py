@@ -75,9 +75,9 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.replies = ReplyCache(settings.cache_size)  # chat replies, per index version
     app.state.results = ReplyCache(settings.cache_size)  # staff search results, per index version
     app.state.storage = Storage(settings.database, settings.log_questions, settings.question_retention_days)
-    app.include_router(api.router)
-    app.include_router(pages.router)
-    app.include_router(admin.router)
+    app.include_router(api.router, responses=security.API_RESPONSES)
+    app.include_router(pages.router, responses=security.API_RESPONSES)
+    app.include_router(admin.router, responses=security.ADMIN_RESPONSES)
     quiet_access_log()  # query strings (?q=...) may hold a visitor's question
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.add_exception_handler(HTTPException, _http_error)

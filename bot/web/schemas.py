@@ -28,7 +28,10 @@ def clean_message(value: str) -> str:
 # control characters, 1 to 500 characters from the first visible one to the last, then optional blanks.
 _BLANK = r"[\s\x00-\x1f\x7f-\x9f]"
 _VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f]"
-MESSAGE_SCHEMA = {"minLength": 1, "pattern": f"^{_BLANK}*{_VISIBLE}(?:[\\s\\S]{{0,{MAX_MESSAGE - 2}}}{_VISIBLE})?{_BLANK}*$"}
+MESSAGE_SCHEMA = {
+    "minLength": 1,
+    "pattern": f"^{_BLANK}*{_VISIBLE}(?:[\\s\\S]{{0,{MAX_MESSAGE - 2}}}{_VISIBLE})?{_BLANK}*$",
+}
 Message = Annotated[
     str, Field(max_length=4 * MAX_MESSAGE, json_schema_extra=MESSAGE_SCHEMA), AfterValidator(clean_message)
 ]
