@@ -1,0 +1,99 @@
+"""A least-recently-used cache of replies, valid for one index version.
+
+Most visitors ask the same few questions, and a reply depends only on the question and the index
+being served, so a repeat is answered from memory. Every entry belongs to an ``index_version``: when
+a reload brings a new version the old entries are dropped whole, so no reply from an old index is
+ever served from here.
+
+An ``OrderedDict`` under a lock is all an LRU needs (``move_to_end`` and ``popitem`` are O(1)); the
+lock matters because FastAPI runs plain routes in worker threads. ``functools.lru_cache`` wraps a
+function and cannot be emptied per index version, and a dependency would buy nothing here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+from bot.assistant import Assistant, ChatReply
+from bot.retrieval import Result
+
+Value = TypeVar("Value")
+
+
+def normalise(text: str) -> str:
+    """The cache key of a question: the same words with single spaces, line breaks kept.
+
+    Only differences that nothing downstream can see are folded: the tokenizer, the query reader and
+    the crisis gate all split on white space. Line breaks stay, since the crisis gate reads each line
+    on its own; case stays, since a configured model may be case-sensitive.
+    """
+    return "\n".join(" ".join(line.split()) for line in text.strip().split("\n") if line.strip())
+
+
+class ReplyCache(Generic[Value]):
+    """Up to ``size`` values, keyed by index version and a hashable key; ``size`` 0 keeps nothing."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._version: str | None = None
+        self._entries: OrderedDict[Hashable, Value] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, version: str, key: Hashable) -> Value | None:
+        with self._lock:
+            if version != self._version or key not in self._entries:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return self._entries[key]
+
+    def put(self, version: str, key: Hashable, value: Value) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            if version != self._version:
+                self._entries.clear()
+                self._version = version
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._version = None
+
+
+def cached_chat(assistant: Assistant, cache: ReplyCache[ChatReply], message: str) -> ChatReply:
+    """``assistant.chat``, answered from ``cache`` when the same question met the same index."""
+    retriever = assistant.retriever  # one snapshot: the reply and its cache entry share a version
+    key = normalise(message)
+    reply = cache.get(retriever.version, key)
+    if reply is None:
+        reply = assistant.chat(message, retriever=retriever)
+        cache.put(retriever.version, key, reply)
+    return reply
+
+
+def cached_search(
+    assistant: Assistant, cache: ReplyCache[tuple[Result, ...]], text: str, k: int
+) -> tuple[list[Result], str]:
+    """``assistant.search``, answered from ``cache`` when the same lookup met the same index."""
+    key = (normalise(text), k)
+    version = assistant.retriever.version
+    cached = cache.get(version, key)
+    if cached is not None:
+        return list(cached), version
+    results, version = assistant.search(text, k)
+    cache.put(version, key, tuple(results))
+    return results, version
