@@ -85,9 +85,7 @@ def embedding_texts(passage: Passage) -> list[str]:
     return [f"{passage.section}. {passage.text}", *passage.questions]
 
 
-def content_hash(
-    passages: Iterable[Passage], synonyms: dict[str, list[str]], out_of_scope: Iterable[str] = ()
-) -> str:
+def content_hash(passages: Iterable[Passage], synonyms: dict[str, list[str]], out_of_scope: Iterable[str] = ()) -> str:
     """A hash of everything that is served or steers retrieval: passages, synonyms, out-of-scope examples."""
     digest = hashlib.sha256(RECIPE.encode())
     for passage in passages:

@@ -60,9 +60,7 @@ def diff(
     against: Annotated[
         Path | None, typer.Argument(help="An index folder to compare with, instead of the index a server serves.")
     ] = None,
-    server: Annotated[
-        str, typer.Option(envvar="FAQBOT_SERVER_URL", help="The server whose served index to compare with.")
-    ] = DEFAULT_SERVER,
+    server: Annotated[str, typer.Option(help="The server whose served index to compare with.")] = DEFAULT_SERVER,
     knowledge: Annotated[
         bool, typer.Option("--knowledge", help="Compare the knowledge files as they are now, not the built index.")
     ] = False,

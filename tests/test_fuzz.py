@@ -167,5 +167,6 @@ def test_the_redactor_never_raises(text: str) -> None:
 def test_the_redactor_removes_planted_emails_and_phone_numbers(before: str, secret: str, after: str) -> None:
     redacted = _redact()(f"{before} {secret} {after}")
     assert secret not in redacted
-    digits = re.sub(r"\D", "", secret)
-    assert digits[-7:] not in re.sub(r"\D", "", redacted)
+    if "@" not in secret:  # a phone number: not even its last seven digits may survive
+        digits = re.sub(r"\D", "", secret)
+        assert digits[-7:] not in re.sub(r"\D", "", redacted)

@@ -38,6 +38,17 @@ machinery until the next day, even if you feel fully alert after the session end
 - Can I drive myself home after a ketamine infusion?
 -->
 """
+
+
+def add_aftercare(knowledge: Path) -> None:
+    """What an editor does to answer a new topic: add the file, and take the topic's questions off
+    the out-of-scope list, where they would keep sending visitors to the fallback."""
+    (knowledge / "aftercare.md").write_text(AFTERCARE, encoding="utf-8")
+    scope = knowledge / "out-of-scope.yaml"
+    kept = [line for line in scope.read_text(encoding="utf-8").splitlines() if "drive" not in line.casefold()]
+    scope.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
 DRAFT = """---
 title: Parking
 status: draft
@@ -108,7 +119,7 @@ def test_editor_loop(tmp_path: Path, knowledge_copy: Path, served: Path, embedde
         )
 
         # 1. An approved file and a draft; both pass the checks.
-        (knowledge_copy / "aftercare.md").write_text(AFTERCARE, encoding="utf-8")
+        add_aftercare(knowledge_copy)
         (knowledge_copy / "parking.md").write_text(DRAFT, encoding="utf-8")
         checked = cli(["check", "--no-model"], env)
         assert checked.exit_code == 0, checked.output
@@ -215,7 +226,7 @@ def test_watcher_picks_up_a_new_index_and_ignores_a_bad_one(
     settings = make_settings(tmp_path, served, knowledge_copy, watch_index=True, watch_interval=0.2)
     with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=60) as http:
         old_version = http.get("/readyz").json()["index_version"]
-        (knowledge_copy / "aftercare.md").write_text(AFTERCARE, encoding="utf-8")
+        add_aftercare(knowledge_copy)
         new_version = build(knowledge_copy, served, embedder).index_version
         assert wait_for_version(http, new_version) == new_version
         assert new_version != old_version
@@ -247,7 +258,7 @@ def test_diff_lists_added_removed_and_changed() -> None:
 def test_diff_against_an_index_folder(
     tmp_path: Path, knowledge_copy: Path, served: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    (knowledge_copy / "aftercare.md").write_text(AFTERCARE, encoding="utf-8")
+    add_aftercare(knowledge_copy)
     env = {"FAQBOT_KNOWLEDGE_DIR": str(knowledge_copy), "FAQBOT_INDEX_DIR": str(served), "HF_HUB_OFFLINE": "1"}
     result = cli(["diff", str(served), "--knowledge", "--json"], env)
     assert result.exit_code == 0, result.output
