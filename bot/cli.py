@@ -128,21 +128,14 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the same JSON as POST /api/chat.")] = False,
 ) -> None:
     """Ask as a visitor would: crisis gate, then up to three vetted passages."""
-    from bot.web.schemas import Answer, ChatResponse, clean_message
+    from bot.web.schemas import ChatResponse, clean_message
 
     try:
         message = clean_message(question)
     except ValueError as error:
         fail(f"question {error}", 2)
     reply = load_assistant(Settings()).chat(message)
-    response = ChatResponse(
-        answers=[Answer.of(r) for r in reply.answers],
-        matched=reply.matched,
-        crisis=reply.crisis,
-        notice=reply.notice,
-        disclaimer=reply.disclaimer,
-        index_version=reply.index_version,
-    )
+    response = ChatResponse.of(reply)
     if as_json:
         typer.echo(response.model_dump_json(indent=2))
         return

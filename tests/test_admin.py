@@ -53,12 +53,12 @@ def test_admin_is_closed_while_no_token_is_set(
     with LiveServer(make_settings(tmp_path, index_dir), embedder) as live, httpx.Client(base_url=live.url) as client:
         for method, path in [("GET", "/admin/report"), ("POST", "/admin/reload"), ("GET", "/admin/export/files.csv")]:
             response = client.request(method, path, headers={"Authorization": "Bearer anything"})
-            assert response.status_code == 403
+            assert response.status_code == 401
             assert "FAQBOT_ADMIN_TOKEN" in response.json()["detail"]
         page = client.get("/admin")
-        assert page.status_code == 403
+        assert page.status_code == 401
         assert "closed" in page.text
-        assert client.post("/admin/login", data={"token": ""}).status_code == 403
+        assert client.post("/admin/login", data={"token": ""}).status_code == 401
 
 
 @pytest.mark.parametrize("path", ["/admin/report", "/admin/index", "/admin/export/unanswered.csv"])

@@ -56,7 +56,13 @@ def test_the_api_holds_to_its_own_schema(api_schema: OpenApiSchema, mode: Genera
         @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode))
         def call(case: schemathesis.Case) -> None:
-            case.call_and_validate()
+            response = case.call()
+            if response.status_code == 413:
+                # A generated body over the 16 KiB limit is refused before it is read: a rejection
+                # that schemathesis's list of rejection codes does not include.
+                assert response.json()["detail"].startswith("the request body is larger than")
+                return
+            case.validate_response(response)
 
         try:
             call()

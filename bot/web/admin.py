@@ -1,7 +1,8 @@
 """The content team's area: the dashboard, reload, the report as JSON and CSV, and the served index.
 
 Everything here needs the admin token, as ``Authorization: Bearer <token>`` or as the session cookie
-the login form sets; the area is closed (403) while ``FAQBOT_ADMIN_TOKEN`` is unset. Tokens are
+the login form sets; the area is closed (401, as DESIGN asks of every admin route without a valid
+token) while ``FAQBOT_ADMIN_TOKEN`` is unset. Tokens are
 compared with ``hmac.compare_digest``, and the cookie holds a signed expiry, never the token.
 """
 
@@ -60,10 +61,10 @@ def _valid_session(value: str, token: str) -> bool:
 
 
 def is_admin(request: Request) -> bool:
-    """Whether the request carries the admin token or a valid session; raises 403 while closed."""
+    """Whether the request carries the admin token or a valid session; raises 401 while closed."""
     token = _token(request)
     if token is None:
-        raise HTTPException(403, CLOSED)
+        raise HTTPException(401, CLOSED)
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and given:
         return _same(given.strip(), token)
@@ -103,7 +104,7 @@ def dashboard(request: Request) -> Response:
     try:
         signed_in = is_admin(request)
     except HTTPException:
-        return _page(request, "admin_login.html", 403, closed=True)
+        return _page(request, "admin_login.html", 401, closed=True)
     if not signed_in:
         return _page(request, "admin_login.html", 401)
     assistant = get_assistant(request)
@@ -114,7 +115,7 @@ def dashboard(request: Request) -> Response:
 def login(request: Request, token: Annotated[str, Form(max_length=1000)] = "") -> Response:
     expected = _token(request)
     if expected is None:
-        return _page(request, "admin_login.html", 403, closed=True)
+        return _page(request, "admin_login.html", 401, closed=True)
     if not token or not _same(token, expected):
         return _page(request, "admin_login.html", 401, error="That token is not right.")
     response = RedirectResponse("/admin", status_code=303)

@@ -67,14 +67,7 @@ def chat(
         storage.add_crisis_event()
     elif not reply.matched:
         storage.questions.record(body.message)  # redacted before it is kept; never the raw text
-    return ChatResponse(
-        answers=[Answer.of(r) for r in reply.answers],
-        matched=reply.matched,
-        crisis=reply.crisis,
-        notice=reply.notice,
-        disclaimer=reply.disclaimer,
-        index_version=reply.index_version,
-    )
+    return ChatResponse.of(reply)
 
 
 @router.get("/api/search", tags=["staff"], responses=ERRORS)

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from bot.assistant import ChatReply
 from bot.retrieval import Result
 
 MAX_MESSAGE = 500
@@ -95,6 +96,17 @@ class ChatResponse(BaseModel):
     notice: str | None
     disclaimer: str
     index_version: str
+
+    @classmethod
+    def of(cls, reply: ChatReply) -> ChatResponse:
+        return cls(
+            answers=[Answer.of(r) for r in reply.answers],
+            matched=reply.matched,
+            crisis=reply.crisis,
+            notice=reply.notice,
+            disclaimer=reply.disclaimer,
+            index_version=reply.index_version,
+        )
 
 
 class SearchResponse(BaseModel):

@@ -46,8 +46,7 @@ API_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     **API_RESPONSES,
-    401: {**_ERROR, "description": "No admin token, or the wrong one."},
-    403: {**_ERROR, "description": "The admin area is closed: no admin token is set."},
+    401: {**_ERROR, "description": "No admin token, the wrong one, or none set (the admin area is closed)."},
 }
 
 
