@@ -37,6 +37,10 @@ test: $(VENV)/.installed lint
 soak: index
 	$(BIN)/python -m bot.soak --duration 120 --clients 16
 
+# The performance benchmark: the real server on loopback, against a plain per-request path.
+bench: index
+	$(BIN)/python -m bot bench --compare-naive
+
 # The fuzz targets for longer than `make test` runs them.
 fuzz: $(VENV)/.installed
 	FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/test_fuzz.py -q
