@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     contact_name: str = "The Haven Detox-New Jersey"
     contact_phone: str = "(856) 666-2441"
     rate_limit: Rate = "30/minute"
+    # Staff search runs as you type, several requests a question, often from one office address.
+    search_rate_limit: Rate = "240/minute"
     admin_rate_limit: Rate = "10/minute"
     rate_limit_storage: str = "memory://"
     trusted_proxies: CommaList = []

@@ -42,7 +42,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransf
 
 def make_settings(tmp: Path, index_dir: Path, knowledge_dir: Path = KNOWLEDGE, **extra: object) -> Settings:
     # Every test client comes from one loopback address: rate limits are off unless a test sets them.
-    extra = {"rate_limit": "0", "admin_rate_limit": "0", **extra}
+    extra = {"rate_limit": "0", "search_rate_limit": "0", "admin_rate_limit": "0", **extra}
     return Settings(
         knowledge_dir=knowledge_dir,
         index_dir=index_dir,

@@ -31,7 +31,14 @@ def build(tmp: Path, index_dir: Path, embedder: SentenceTransformerEmbedder, **e
 def api(
     tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: SentenceTransformerEmbedder
 ) -> Iterator[TestClient]:
-    app = build(tmp_path_factory.mktemp("security"), index_dir, embedder, rate_limit="0", admin_rate_limit="0")
+    app = build(
+        tmp_path_factory.mktemp("security"),
+        index_dir,
+        embedder,
+        rate_limit="0",
+        search_rate_limit="0",
+        admin_rate_limit="0",
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
@@ -228,6 +235,7 @@ def limited(
         index_dir,
         embedder,
         rate_limit="3/minute",
+        search_rate_limit="3/minute",
         admin_rate_limit="2/minute",
         trusted_proxies=["127.0.0.1"],
     )
@@ -262,7 +270,7 @@ def test_admin_routes_have_a_stricter_shared_limit(limited: TestClient) -> None:
 def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
     tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    app = build(tmp_path, index_dir, embedder, rate_limit="2/minute")
+    app = build(tmp_path, index_dir, embedder, rate_limit="2/minute", search_rate_limit="2/minute")
     with TestClient(app, client=("203.0.113.9", 40000)) as api:
         statuses = [
             api.get("/api/search", params={"q": "dose"}, headers={"x-forwarded-for": f"10.0.0.{n}"}).status_code
@@ -332,7 +340,7 @@ def test_no_embed_origins_means_nobody_may_frame_the_widget(api: TestClient) -> 
 def test_the_no_javascript_form_shares_the_chat_limit(
     tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
-    app = build(tmp_path, index_dir, embedder, rate_limit="2/minute")
+    app = build(tmp_path, index_dir, embedder, rate_limit="2/minute", search_rate_limit="2/minute")
     with TestClient(app) as api:
         first = api.post("/api/chat", json={"message": "dose"}).status_code
         second = api.post("/", data={"message": "dose"}).status_code

@@ -1,8 +1,8 @@
 """Per-client rate limits, counted by the ``limits`` library (the one slowapi is built on).
 
-Visitors' routes (chat, search, feedback, and the page forms that do the same) each allow
-``FAQBOT_RATE_LIMIT`` per client; every ``/admin`` route shares a stricter
-``FAQBOT_ADMIN_RATE_LIMIT``, which also slows token guessing.
+Chat and feedback (and the page forms that do the same) each allow ``FAQBOT_RATE_LIMIT`` per
+client; search, which the staff page runs as you type, allows ``FAQBOT_SEARCH_RATE_LIMIT``; every
+``/admin`` route shares a stricter ``FAQBOT_ADMIN_RATE_LIMIT``, which also slows token guessing.
 The client is the connecting address; ``ProxyHeadersMiddleware`` replaces it with the one in
 ``X-Forwarded-For`` only when the connection comes from a proxy in ``FAQBOT_TRUSTED_PROXIES``.
 
@@ -49,6 +49,7 @@ class RateLimit:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.visitor = None if settings.rate_limit == "0" else parse(settings.rate_limit)
+        self.search = None if settings.search_rate_limit == "0" else parse(settings.search_rate_limit)
         self.admin = None if settings.admin_rate_limit == "0" else parse(settings.admin_rate_limit)
         self.limiter = MovingWindowRateLimiter(storage_from_string(async_storage_uri(settings.rate_limit_storage)))
 
@@ -60,6 +61,8 @@ class RateLimit:
         bucket = VISITOR_BUCKETS.get(("*", path)) or VISITOR_BUCKETS.get((scope["method"], path))
         if bucket == "search" and path == "/staff" and not scope["query_string"]:
             return None, ""  # opening the staff page searches nothing
+        if bucket == "search":
+            return self.search, bucket
         return (self.visitor, bucket) if bucket else (None, "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
