@@ -12,8 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from bot import release_commands as release_cli
-from bot.content import ContentError, read_content
-from bot.content import build as build_content
+from bot.content import ContentError, build_from, read_content
 from bot.evaluation import EvalFileError, evaluate, read_eval_file
 from bot.index import IndexRefused, content_hash, index_version, load_index, read_manifest
 from bot.settings import Settings
@@ -95,9 +94,7 @@ def build(
         content = read_content(settings.knowledge_dir)
         if content.errors:
             raise ContentError(content.errors)
-        manifest = build_content(
-            settings.knowledge_dir, settings.index_dir, SentenceTransformerEmbedder(settings.model), progress=True
-        )
+        manifest = build_from(content, settings.index_dir, SentenceTransformerEmbedder(settings.model), progress=True)
     except ContentError as error:
         for problem in error.problems:
             typer.echo(str(problem), err=True)
@@ -173,16 +170,20 @@ def serve(
     """Serve the web pages and the JSON API."""
     import uvicorn
 
+    from bot.content import SAFETY_FOLDER
+    from bot.safety import check_safety_files
     from bot.web.app import create_app
 
     settings = Settings()
-    # Check the index against its own manifest first (seconds before the model is loaded), then load
-    # everything a worker will load, so that a bad index is one line here, not a traceback per worker.
+    # Check the index and the crisis lists before any model is loaded, so that a bad index is one
+    # line here, not a traceback per worker; the app then loads everything once, in its lifespan.
     try:
         load_index(settings.index_dir, settings.model, read_manifest(settings.index_dir).dimension)
     except IndexRefused as error:
         fail(str(error))
-    assistant = load_assistant(settings)
+    problems = check_safety_files(settings.knowledge_dir / SAFETY_FOLDER)
+    if problems:
+        fail("the crisis lists have problems:\n" + "\n".join(problems))
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -194,9 +195,8 @@ def serve(
         "log_level": "info",
     }
     if workers == 1:
-        uvicorn.run(create_app(settings, assistant.retriever.embedder), **options)
+        uvicorn.run(create_app(settings), **options)
     else:
-        del assistant
         # Each worker process builds its own app from the same environment.
         uvicorn.run("bot.web.app:create_app", factory=True, workers=workers, **options)
 

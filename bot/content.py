@@ -69,7 +69,11 @@ def _split(line: str) -> tuple[str, int, str]:
 
 def build(knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False) -> Manifest:
     """Check the content, then build the index; raises ``ContentError`` and builds nothing on errors."""
-    content = read_content(knowledge_dir)
+    return build_from(read_content(knowledge_dir), index_dir, embedder, progress)
+
+
+def build_from(content: Content, index_dir: Path, embedder: Embedder, progress: bool = False) -> Manifest:
+    """Build the index from content already read; raises ``ContentError`` and builds nothing on errors."""
     if content.errors:
         raise ContentError(content.errors)
     return build_index(
