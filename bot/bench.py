@@ -1,5 +1,9 @@
 """``python -m bot bench``: start the real server on loopback and measure it with an async HTTP client.
 
+The client is aiohttp. Against one server, in one run, httpx's async client measured cached replies
+at 13 ms p50 and 520 requests a second where aiohttp measured 3.7 ms and 3,800: the benchmark was
+measuring its client.
+
 Every request loop is bounded twice, by a count and by a deadline, and only ever targets 127.0.0.1.
 Ratios against the naive server measured in the same run are the figures that count on a busy
 machine; absolute milliseconds move with whatever else the machine is doing.
@@ -21,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 import numpy as np
 
 from bot.settings import Settings
@@ -104,21 +108,27 @@ class Server:
         started = time.perf_counter()
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = started + READY_TIMEOUT
-        with httpx.Client(timeout=2) as client:
+        if asyncio.run(self._wait_ready(started + READY_TIMEOUT)):
+            self.ready_seconds = time.perf_counter() - started
+            return self
+        self.__exit__()
+        raise RuntimeError(f"the server was not ready within {READY_TIMEOUT:.0f}s; see {self.log}")
+
+    async def _wait_ready(self, deadline: float) -> bool:
+        assert self.process is not None
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as client:
             while time.perf_counter() < deadline:
                 if self.process.poll() is not None:
                     tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
                     raise RuntimeError(f"the server exited with {self.process.returncode}:\n" + "\n".join(tail))
                 try:
-                    if client.get(f"{self.url}/readyz").status_code == 200:
-                        self.ready_seconds = time.perf_counter() - started
-                        return self
-                except httpx.TransportError:
+                    async with client.get(f"{self.url}/readyz") as response:
+                        if response.status == 200:
+                            return True
+                except (aiohttp.ClientError, TimeoutError):
                     pass
-                time.sleep(0.02)
-        self.__exit__()
-        raise RuntimeError(f"the server was not ready within {READY_TIMEOUT:.0f}s; see {self.log}")
+                await asyncio.sleep(0.02)
+        return False
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -151,25 +161,26 @@ async def drive(url: str, name: str, questions: Iterator[str], concurrency: int,
     sent = 0
     started = time.perf_counter()
     deadline = started + load.seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop(client: aiohttp.ClientSession) -> None:
         nonlocal errors, sent
         while sent < load.requests and time.perf_counter() < deadline:
             sent += 1
             message = next(questions)
             begun = time.perf_counter()
             try:
-                response = await client.post("/api/chat", json={"message": message})
-                ok = response.status_code == 200
-            except httpx.HTTPError:
+                async with client.post("/api/chat", json={"message": message}) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
                 ok = False
             if ok:
                 latencies.append((time.perf_counter() - begun) * 1000)
             else:
                 errors += 1
 
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)  # one kept-alive connection per client
+    async with aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as client:
         await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
     return Phase(name, tuple(latencies), errors, time.perf_counter() - started)
 
