@@ -5,9 +5,10 @@ being served, so a repeat is answered from memory. Every entry belongs to an ``i
 a reload brings a new version the old entries are dropped whole, so no reply from an old index is
 ever served from here.
 
-An ``OrderedDict`` under a lock is all an LRU needs (``move_to_end`` and ``popitem`` are O(1)); the
-lock matters because FastAPI runs plain routes in worker threads. ``functools.lru_cache`` wraps a
-function and cannot be emptied per index version, and a dependency would buy nothing here.
+The server reads and fills it on the event loop (``bot.web.api.answer``), so a repeat never waits for
+a worker thread. An ``OrderedDict`` is all an LRU needs (``move_to_end`` and ``popitem`` are O(1));
+the lock keeps it whole for callers in other threads. ``functools.lru_cache`` wraps a function and
+cannot be emptied per index version.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Generic, TypeVar
-
-from bot.assistant import Assistant, ChatReply
-from bot.retrieval import Result
 
 Value = TypeVar("Value")
 
@@ -72,28 +70,3 @@ class ReplyCache(Generic[Value]):
         with self._lock:
             self._entries.clear()
             self._version = None
-
-
-def cached_chat(assistant: Assistant, cache: ReplyCache[ChatReply], message: str) -> ChatReply:
-    """``assistant.chat``, answered from ``cache`` when the same question met the same index."""
-    retriever = assistant.retriever  # one snapshot: the reply and its cache entry share a version
-    key = normalise(message)
-    reply = cache.get(retriever.version, key)
-    if reply is None:
-        reply = assistant.chat(message, retriever=retriever)
-        cache.put(retriever.version, key, reply)
-    return reply
-
-
-def cached_search(
-    assistant: Assistant, cache: ReplyCache[tuple[Result, ...]], text: str, k: int
-) -> tuple[list[Result], str]:
-    """``assistant.search``, answered from ``cache`` when the same lookup met the same index."""
-    key = (normalise(text), k)
-    version = assistant.retriever.version
-    cached = cache.get(version, key)
-    if cached is not None:
-        return list(cached), version
-    results, version = assistant.search(text, k)
-    cache.put(version, key, tuple(results))
-    return results, version

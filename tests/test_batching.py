@@ -12,13 +12,11 @@ import numpy as np
 import pytest
 from conftest import LiveServer, make_settings
 
-from bot.assistant import Assistant, ChatReply, load_retriever
+from bot.assistant import Assistant, load_retriever
 from bot.batching import MicroBatcher
-from bot.cache import ReplyCache, cached_chat, cached_search, normalise
+from bot.cache import ReplyCache, normalise
 from bot.content import build
 from bot.embedding import SentenceTransformerEmbedder, Vectors
-from bot.retrieval import Result
-from bot.settings import Settings
 
 QUESTIONS = [
     "How does ketamine therapy work?",
@@ -145,30 +143,72 @@ def test_only_spacing_is_folded_in_the_cache_key() -> None:
     assert normalise("What is KETAMINE?") != normalise("what is ketamine?")
 
 
-def test_the_cache_returns_the_same_reply_and_a_reload_invalidates_it(
-    tmp_path: Path, knowledge_copy: Path, settings: Settings, assistant: Assistant
+def test_a_repeat_is_answered_from_the_cache_and_a_reload_invalidates_it(
+    tmp_path: Path, knowledge_copy: Path, embedder: SentenceTransformerEmbedder
 ) -> None:
     question = "What are the side effects of ketamine?"
-    own = Assistant(settings, assistant.retriever, assistant.crisis)
-    replies: ReplyCache[ChatReply] = ReplyCache(16)
-    first = cached_chat(own, replies, question)
-    assert first.matched
-    assert cached_chat(own, replies, "What are the  side effects of ketamine? ") is first
-    searches: ReplyCache[tuple[Result, ...]] = ReplyCache(16)
-    results, version = cached_search(own, searches, question, 5)
-    assert cached_search(own, searches, question, 5) == (results, version)
+    index_dir = tmp_path / "index"
+    build(knowledge_copy, index_dir, embedder)
+    settings = make_settings(tmp_path, index_dir, knowledge_copy)
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        replies = live.app.state.replies
+        first = client.post("/api/chat", json={"message": question})
+        hits = replies.hits
+        again = client.post("/api/chat", json={"message": f"  {question.replace(' ', '  ')} "})
+        assert replies.hits == hits + 1  # answered from memory, and the visitor cannot tell
+        assert again.status_code == 200
+        assert again.json() == first.json()
+        assert again.headers["content-security-policy"] == first.headers["content-security-policy"]
+        assert again.headers["cache-control"] == "no-store"
+        assert again.headers["x-request-id"] != first.headers["x-request-id"]
+        searched = client.get("/api/search", params={"q": question, "k": 5}).json()
+        assert client.get("/api/search", params={"q": question, "k": 5}).json() == searched
 
-    # The content team edits the passage that answers it and ships a new index.
-    source = knowledge_copy / "ketamine-therapy.md"
-    best = first.answers[0].passage.text
-    source.write_text(source.read_text(encoding="utf-8").replace(best, best + " Tell your care team."), "utf-8")
-    index_dir = tmp_path / "index-v2"
-    build(knowledge_copy, index_dir, assistant.retriever.embedder)
-    own.swap(load_retriever(make_settings(tmp_path, index_dir, knowledge_copy), assistant.retriever.embedder))
+        # The content team edits the passage that answers it and ships a new index.
+        source = knowledge_copy / "ketamine-therapy.md"
+        best = first.json()["answers"][0]["text"]
+        source.write_text(source.read_text(encoding="utf-8").replace(best, best + " Tell your care team."), "utf-8")
+        new_index = tmp_path / "index-v2"
+        build(knowledge_copy, new_index, embedder)
+        live.app.state.assistant.swap(load_retriever(make_settings(tmp_path, new_index, knowledge_copy), embedder))
 
-    after = cached_chat(own, replies, question)
-    assert after.index_version != first.index_version
-    assert any("Tell your care team." in r.passage.text for r in after.answers)
-    fresh, new_version = cached_search(own, searches, question, 5)
-    assert new_version == after.index_version
-    assert any("Tell your care team." in r.passage.text for r in fresh)
+        after = client.post("/api/chat", json={"message": question}).json()
+        assert after["index_version"] != first.json()["index_version"]
+        assert any("Tell your care team." in a["text"] for a in after["answers"])
+        fresh = client.get("/api/search", params={"q": question, "k": 5}).json()
+        assert fresh["index_version"] == after["index_version"]
+        assert any("Tell your care team." in r["text"] for r in fresh["results"])
+
+
+def test_a_cached_question_in_a_faulty_body_still_gets_the_routes_error(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    question = "How long do the effects of ketamine last?"
+    assert client.post("/api/chat", json={"message": question}).status_code == 200
+    extra = client.post("/api/chat", json={"message": question, "user": "me"})
+    assert extra.status_code == 422
+    assert "user" in extra.json()["detail"]
+    wrong_type = client.post(
+        "/api/chat", content=f'{{"message": "{question}"}}', headers={"content-type": "text/plain"}
+    )
+    assert wrong_type.status_code == 415
+    too_long = client.post("/api/chat", json={"message": question + " " * 2500})
+    assert too_long.status_code == 422
+
+
+def test_a_repeated_unanswered_question_is_logged_each_time(
+    tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings(tmp_path, index_dir)
+    question = "Where can I park my car near the clinic?"
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        storage = live.app.state.storage
+        for _ in range(3):
+            reply = client.post("/api/chat", json={"message": question}).json()
+            assert not reply["matched"]
+        assert live.app.state.replies.hits >= 2
+        assert storage.questions.total() == 3
+        before = sum(storage.crisis_counts().values())
+        for _ in range(2):
+            assert client.post("/api/chat", json={"message": "I want to end my life"}).json()["crisis"]
+        assert sum(storage.crisis_counts().values()) == before + 2

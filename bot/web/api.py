@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from bot.assistant import Assistant, ChatReply
-from bot.cache import ReplyCache, cached_chat, cached_search
-from bot.retrieval import Result
+from bot.cache import ReplyCache, normalise
 from bot.storage import Storage
 from bot.web.schemas import (
     MESSAGE_SCHEMA,
@@ -23,57 +24,112 @@ from bot.web.schemas import (
 )
 
 router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A chat reply and its JSON body as ``/api/chat`` sends it, so that a repeat is sent as it is."""
+
+    reply: ChatReply
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Found:
+    """Staff search results and their JSON body as ``/api/search`` sends it."""
+
+    response: SearchResponse
+    body: bytes
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "The request is not valid; `detail` says why."}
 }
 
 
-def get_assistant(request: Request) -> Assistant:
+def current_assistant(request: Request) -> Assistant:
+    """The assistant serving this app; 503 while the index is still loading."""
     assistant: Assistant | None = request.app.state.assistant
     if assistant is None:
         raise HTTPException(503, "the index is still loading")
     return assistant
 
 
-def get_storage(request: Request) -> Storage:
+# The dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker
+# thread, and four thread hand-offs per request cost more than answering a repeated question.
+async def get_assistant(request: Request) -> Assistant:
+    return current_assistant(request)
+
+
+async def get_storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 
 
-def get_replies(request: Request) -> ReplyCache[ChatReply]:
-    replies: ReplyCache[ChatReply] = request.app.state.replies
+async def get_replies(request: Request) -> ReplyCache[Answered]:
+    replies: ReplyCache[Answered] = request.app.state.replies
     return replies
 
 
-def get_results(request: Request) -> ReplyCache[tuple[Result, ...]]:
-    results: ReplyCache[tuple[Result, ...]] = request.app.state.results
+async def get_results(request: Request) -> ReplyCache[Found]:
+    results: ReplyCache[Found] = request.app.state.results
     return results
 
 
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
-RepliesDep = Annotated[ReplyCache[ChatReply], Depends(get_replies)]
-ResultsDep = Annotated[ReplyCache[tuple[Result, ...]], Depends(get_results)]
-NO_REPLIES: ReplyCache[ChatReply] = ReplyCache(0)  # for callers outside a request: nothing cached
+RepliesDep = Annotated[ReplyCache[Answered], Depends(get_replies)]
+ResultsDep = Annotated[ReplyCache[Found], Depends(get_results)]
 
 
-@router.post("/api/chat", tags=["visitors"], responses=ERRORS)
-def chat(
-    body: ChatRequest, assistant: AssistantDep, storage: StorageDep, replies: RepliesDep = NO_REPLIES
-) -> ChatResponse:
-    """Answer a visitor's message with up to three vetted passages, the fallback, or crisis resources."""
-    reply = cached_chat(assistant, replies, body.message)
+async def answer(assistant: Assistant, storage: Storage, replies: ReplyCache[Answered], message: str) -> Answered:
+    """The reply to a visitor's message, from ``replies`` when the same question met the same index.
+
+    A repeat is answered on the event loop without leaving it; only a new question goes to a worker
+    thread (whose encode joins the micro-batch). What a reply records is recorded every time.
+    """
+    retriever = assistant.retriever  # one snapshot: the reply and its cache entry share a version
+    key = normalise(message)
+    answered = replies.get(retriever.version, key)
+    if answered is None:
+        reply = await run_in_threadpool(assistant.chat, message, retriever=retriever)
+        answered = Answered(reply, ChatResponse.of(reply).model_dump_json().encode())
+        replies.put(retriever.version, key, answered)
+    await record(storage, answered.reply, message)
+    return answered
+
+
+async def record(storage: Storage, reply: ChatReply, message: str) -> None:
+    """What a reply leaves behind: a crisis count, or the unanswered question (redacted before it is kept)."""
     if reply.crisis:
-        storage.add_crisis_event()
+        await run_in_threadpool(storage.add_crisis_event)
     elif not reply.matched:
-        storage.questions.record(body.message)  # redacted before it is kept; never the raw text
-    return ChatResponse.of(reply)
+        await run_in_threadpool(storage.questions.record, message)
 
 
-@router.get("/api/search", tags=["staff"], responses=ERRORS)
-def search(
+async def find(assistant: Assistant, results: ReplyCache[Found], text: str, k: int) -> Found:
+    """``assistant.search``, from ``results`` when the same lookup met the same index."""
+    key = (normalise(text), k)
+    found = results.get(assistant.retriever.version, key)
+    if found is None:
+        ranked, version = await run_in_threadpool(assistant.search, text, k)
+        response = SearchResponse(results=[Answer.of(r) for r in ranked], index_version=version)
+        found = Found(response, response.model_dump_json().encode())
+        results.put(version, key, found)
+    return found
+
+
+@router.post("/api/chat", tags=["visitors"], response_model=ChatResponse, responses=ERRORS)
+async def chat(body: ChatRequest, assistant: AssistantDep, storage: StorageDep, replies: RepliesDep) -> Response:
+    """Answer a visitor's message with up to three vetted passages, the fallback, or crisis resources."""
+    answered = await answer(assistant, storage, replies, body.message)
+    return Response(answered.body, media_type="application/json")
+
+
+@router.get("/api/search", tags=["staff"], response_model=SearchResponse, responses=ERRORS)
+async def search(
     assistant: AssistantDep,
-    cache: ResultsDep,
+    results: ResultsDep,
     q: Annotated[
         str,
         Query(
@@ -84,14 +140,14 @@ def search(
         ),
     ],
     k: Annotated[int, Query(ge=1, le=50, description="How many passages to return.")] = 10,
-) -> SearchResponse:
+) -> Response:
     """Ranked passages with scores for staff: no threshold and no crisis gate."""
     try:
         text = clean_message(q)
     except ValueError as error:
         raise HTTPException(422, f"q: {error}") from error
-    results, version = cached_search(assistant, cache, text, k)
-    return SearchResponse(results=[Answer.of(r) for r in results], index_version=version)
+    found = await find(assistant, results, text, k)
+    return Response(found.body, media_type="application/json")
 
 
 @router.post("/api/feedback", tags=["visitors"], status_code=204, responses={404: {"model": ErrorBody}, **ERRORS})
@@ -105,13 +161,13 @@ def feedback(body: FeedbackRequest, assistant: AssistantDep, storage: StorageDep
 
 
 @router.get("/healthz", tags=["operations"])
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """200 while the process lives."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", tags=["operations"], responses={503: {"model": ErrorBody}})
-def readyz(assistant: AssistantDep) -> Ready:
+async def readyz(assistant: AssistantDep) -> Ready:
     """200 once the index is loaded, with its version and passage count; 503 before."""
     index = assistant.retriever.index
     return Ready(status="ready", index_version=index.version, passage_count=len(index.passages))

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from bot.assistant import DISCLAIMER, Assistant
@@ -17,7 +18,7 @@ from bot.safety import CRISIS_NOTICE
 from bot.settings import PROJECT_ROOT, Settings
 from bot.topics import Topic, related_topics
 from bot.web import api
-from bot.web.schemas import MESSAGE_SCHEMA, ChatRequest, ChatResponse, FeedbackRequest, clean_message
+from bot.web.schemas import MESSAGE_SCHEMA, ChatResponse, FeedbackRequest, clean_message
 
 WEB = PROJECT_ROOT / "web"
 STATIC_DIR = WEB / "static"
@@ -41,12 +42,16 @@ def _assistant(request: Request) -> Assistant | None:
     return assistant
 
 
+# The pages are ``async def`` like the API's routes: the work that blocks (a new question, the related
+# topics, a vote) goes to a worker thread, so that a repeated question never waits for one.
+
+
 def _base(request: Request, **extra: Any) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     return {"settings": settings, "disclaimer": DISCLAIMER, "crisis_notice": CRISIS_NOTICE, **extra}
 
 
-def _chat_page(request: Request, *, embed: bool, message: str | None = None) -> HTMLResponse:
+async def _chat_page(request: Request, *, embed: bool, message: str | None = None) -> HTMLResponse:
     """The chat page, with the reply to ``message`` when the form was posted without JavaScript."""
     context = _base(request, embed=embed, post_url="/embed" if embed else "/", exchange=None, error=None)
     status = 200
@@ -61,32 +66,33 @@ def _chat_page(request: Request, *, embed: bool, message: str | None = None) -> 
                 context["error"], status = "The assistant is still starting. Please try again in a moment.", 503
             else:
                 # The API's own function, so that a posted form and /api/chat record the same things.
-                storage, replies = api.get_storage(request), api.get_replies(request)
-                reply = api.chat(ChatRequest(message=text), assistant, storage, replies=replies)
-                topics = related_topics(assistant, text) if reply.matched else []
-                context["exchange"] = Exchange(text, reply, topics)
+                state = request.app.state
+                answered = await api.answer(assistant, state.storage, state.replies, text)
+                reply = answered.reply
+                topics = await run_in_threadpool(related_topics, assistant, text) if reply.matched else []
+                context["exchange"] = Exchange(text, ChatResponse.of(reply), topics)
     return templates.TemplateResponse(request, "chat.html", context, status_code=status)
 
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
-def visitor(request: Request) -> HTMLResponse:
-    return _chat_page(request, embed=False)
+async def visitor(request: Request) -> HTMLResponse:
+    return await _chat_page(request, embed=False)
 
 
 @router.post("/", include_in_schema=False, response_class=HTMLResponse)
-def visitor_posted(request: Request, message: Annotated[str, Form()] = "") -> HTMLResponse:
-    return _chat_page(request, embed=False, message=message)
+async def visitor_posted(request: Request, message: Annotated[str, Form()] = "") -> HTMLResponse:
+    return await _chat_page(request, embed=False, message=message)
 
 
 @router.get("/embed", include_in_schema=False, response_class=HTMLResponse)
-def embed(request: Request) -> HTMLResponse:
+async def embed(request: Request) -> HTMLResponse:
     # Who may frame this page is the CSP frame-ancestors from FAQBOT_EMBED_ORIGINS (bot.web.security).
-    return _chat_page(request, embed=True)
+    return await _chat_page(request, embed=True)
 
 
 @router.post("/embed", include_in_schema=False, response_class=HTMLResponse)
-def embed_posted(request: Request, message: Annotated[str, Form()] = "") -> HTMLResponse:
-    return _chat_page(request, embed=True, message=message)
+async def embed_posted(request: Request, message: Annotated[str, Form()] = "") -> HTMLResponse:
+    return await _chat_page(request, embed=True, message=message)
 
 
 @router.get("/widget.js", include_in_schema=False)
@@ -111,14 +117,14 @@ def feedback_posted(
     else:
         try:
             body = FeedbackRequest(answer_id=answer_id, helpful=helpful == "true")
-            api.feedback(body, assistant, api.get_storage(request))
+            api.feedback(body, assistant, request.app.state.storage)
         except HTTPException as error:
             status, thanks = error.status_code, False
     return templates.TemplateResponse(request, "feedback.html", _base(request, thanks=thanks), status_code=status)
 
 
 @router.get("/staff", include_in_schema=False, response_class=HTMLResponse)
-def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = "") -> HTMLResponse:
+async def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = "") -> HTMLResponse:
     """Staff lookup; ``?q=`` renders the ranked passages on the server, so a link can be shared."""
     context = _base(request, q=q, results=[], index_version=None, error=None)
     status = 200
@@ -134,20 +140,21 @@ def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = "") -> H
             if assistant is None:
                 context["error"], status = "The index is still loading. Please try again in a moment.", 503
             else:
-                found = api.search(assistant, api.get_results(request), q=text, k=STAFF_RESULTS)
+                found = (await api.find(assistant, request.app.state.results, text, STAFF_RESULTS)).response
                 context["results"], context["index_version"] = found.results, found.index_version
     return templates.TemplateResponse(request, "staff.html", context, status_code=status)
 
 
 @router.get("/api/related", tags=["visitors"])
-def related(
+async def related(
     request: Request,
     q: Annotated[str, Query(max_length=4000, description="The visitor's question.", json_schema_extra=MESSAGE_SCHEMA)],
 ) -> dict[str, list[dict[str, str]]]:
     """Up to three sections near the question that its answer did not show, each with a question to ask."""
-    assistant = api.get_assistant(request)
+    assistant = api.current_assistant(request)
     try:
         text = clean_message(q)
     except ValueError as error:
         raise HTTPException(422, f"q: {error}") from error
-    return {"topics": [{"section": t.section, "question": t.question} for t in related_topics(assistant, text)]}
+    topics = await run_in_threadpool(related_topics, assistant, text)
+    return {"topics": [{"section": t.section, "question": t.question} for t in topics]}
