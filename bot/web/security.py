@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bot.settings import Settings
 from bot.web.asgi import header, send_json
 from bot.web.ratelimit import RateLimit
+from bot.web.repeats import AnswerRepeats
 from bot.web.schemas import ErrorBody
 
 log = logging.getLogger("bot.web")
@@ -185,6 +186,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Wrap ``app`` in the middleware, outermost first: the real client address (only from trusted
     proxies), headers and request ids, CORS (only when origins are set), rate limits, then the body."""
     # add_middleware puts each new one outside the ones before it, so they are added innermost first.
+    app.add_middleware(AnswerRepeats, state=app.state)
     app.add_middleware(BodyLimit)
     app.add_middleware(RateLimit, settings=settings)
     if settings.cors_origins:
