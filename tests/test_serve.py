@@ -85,8 +85,13 @@ def stopper() -> Iterator[list[Served]]:
     yield started
     for served in started:
         if served.process.poll() is None:
-            served.process.kill()
-            served.process.wait(timeout=30)
+            # SIGTERM, as an operator stops it: SIGKILL would leave `--workers` children serving on.
+            served.process.terminate()
+            try:
+                served.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                served.process.kill()
+                served.process.wait(timeout=30)
 
 
 def test_shutdown_finishes_the_request_in_flight(
