@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from bot.embedding import Embedder, Vectors
+from bot.embedding import Embedder
 from bot.index import load_index
-from bot.query import Query, QueryReader
+from bot.query import QueryReader
 from bot.retrieval import Result, Retriever, Scope
 from bot.safety import CRISIS_NOTICE, CrisisDetector
 from bot.settings import Settings
@@ -45,11 +45,6 @@ def load_retriever(settings: Settings, embedder: Embedder) -> Retriever:
     return Retriever(index, embedder, QueryReader.for_texts(texts, index.synonyms, embedder.known_words()))
 
 
-def texts_to_embed(query: Query) -> list[str]:
-    """The message as typed (for the crisis gate) and, when it differs, as expanded for retrieval."""
-    return [query.text] if query.expanded == query.text else [query.text, query.expanded]
-
-
 class Assistant:
     """Answers questions from the current retriever; ``swap`` replaces it in one step."""
 
@@ -80,16 +75,17 @@ class Assistant:
             return False
         return scope.unknown < scope.known + self.settings.out_of_scope_margin
 
-    def chat(self, message: str, vectors: Vectors | None = None, retriever: Retriever | None = None) -> ChatReply:
-        """Answer a visitor. ``vectors`` are the embeddings of ``texts_to_embed``, when already known."""
+    def chat(self, message: str, retriever: Retriever | None = None) -> ChatReply:
+        """Answer a visitor, with one encode call for the crisis gate and retrieval together."""
         retriever = retriever or self._retriever
         query = retriever.read(message)
-        if vectors is None:
-            vectors = retriever.embedder.embed(texts_to_embed(query))
+        gate = self.crisis.texts(message)  # the message first, then its sentences if it has several
+        expanded = [query.expanded] if query.expanded != message else []
+        vectors = retriever.embedder.embed([*gate, *expanded])
         # The crisis gate runs first and overrides everything else.
-        if self.crisis.check(message, vectors[0]).crisis:
+        if self.crisis.check(message, vectors[: len(gate)]).crisis:
             return ChatReply((), False, True, CRISIS_NOTICE, DISCLAIMER, retriever.version)
-        results = retriever.search(query, MAX_ANSWERS, vectors[-1])
+        results = retriever.search(query, MAX_ANSWERS, vectors[len(gate)] if expanded else vectors[0])
         if not self.is_covered(results, retriever.scope(vectors[0])):
             return ChatReply((), False, False, fallback_notice(self.settings), DISCLAIMER, retriever.version)
         return ChatReply(tuple(results), True, False, None, DISCLAIMER, retriever.version)

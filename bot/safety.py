@@ -268,23 +268,22 @@ class CrisisDetector:
             raise ValueError("crisis safety files have problems:\n" + "\n".join(problems))
         return cls(rules, embedder, threshold)
 
-    def check(self, message: str, vector: NDArray[np.float32] | None = None) -> CrisisVerdict:
-        """``vector`` is the message's own embedding when the caller already has one (it is reused)."""
+    def texts(self, message: str) -> list[str]:
+        """What the gate embeds: the message, then each of its sentences when it has more than one."""
+        sentences = [s for s in _SENTENCE_END.split(message.strip()) if len(s.split()) >= 2][:MAX_SENTENCES]
+        return [message, *sentences] if len(sentences) > 1 else [message]
+
+    def check(self, message: str, vectors: NDArray[np.float32] | None = None) -> CrisisVerdict:
+        """``vectors`` are the embeddings of ``texts(message)`` when the caller already has them."""
         group = _pattern_hit(self._rules, message)
         if group is not None:
             return CrisisVerdict(True, group)
-        for row in self._vectors(message, vector):
+        if vectors is None:
+            vectors = self._embedder.embed(self.texts(message))
+        for row in np.asarray(vectors, dtype=np.float32).reshape(-1, self._crisis_vectors.shape[1]):
             crisis_scores = self._crisis_vectors @ row
             best = int(np.argmax(crisis_scores))
             calm = float(np.max(self._calm_vectors @ row)) if len(self._calm_vectors) else -1.0
             if crisis_scores[best] >= self._threshold and crisis_scores[best] > calm:
                 return CrisisVerdict(True, f"similar to: {self._rules.crisis[best].text}")
         return CrisisVerdict(False, "no crisis pattern or similar example")
-
-    def _vectors(self, message: str, vector: NDArray[np.float32] | None) -> NDArray[np.float32]:
-        sentences = [s for s in _SENTENCE_END.split(message.strip()) if len(s.split()) >= 2][:MAX_SENTENCES]
-        extra = sentences if len(sentences) > 1 else []
-        if vector is None:
-            return self._embedder.embed([message, *extra])
-        own = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        return np.vstack([own, self._embedder.embed(extra)]) if extra else own

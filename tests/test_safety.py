@@ -189,14 +189,13 @@ def test_calm_examples_veto_only_similarity_hits(embedder: SentenceTransformerEm
     assert with_calm.check("this paperwork is killing me and honestly I want to kill myself").crisis
 
 
-def test_the_vector_passed_in_gives_the_same_verdict_as_none(
+def test_the_vectors_passed_in_give_the_same_verdict_as_none(
     detector: CrisisDetector, embedder: SentenceTransformerEmbedder
 ) -> None:
     messages = [*(m for _, m in KIND_CASES[::4]), *PARAPHRASES, *CALM, "Quick question. I keep picturing my funeral."]
-    vectors = embedder.embed(messages)
-    for message, vector in zip(messages, vectors, strict=True):
-        assert detector.check(message, vector) == detector.check(message), message
-        assert detector.check(message, vector.reshape(1, -1)) == detector.check(message), message
+    assert detector.texts(messages[-1]) == [messages[-1], "Quick question.", "I keep picturing my funeral."]
+    for message in messages:
+        assert detector.check(message, embedder.embed(detector.texts(message))) == detector.check(message), message
 
 
 def test_a_passed_vector_is_used_instead_of_embedding_again(
