@@ -78,7 +78,7 @@ class OnnxEmbedder:
         self.dimension = int(meta["dimension"])
         self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         self._tokenizer.enable_truncation(int(meta["max_seq_length"]))
-        self._tokenizer.enable_padding()
+        self._tokenizer.no_padding()  # the file pads every text to 128 tokens; runs are padded below
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -98,11 +98,46 @@ class OnnxEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
-        mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        vectors = self._session.run(None, feeds)[0]
-        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        tokens = [encodings[i].ids for i in order]
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for run in padded_runs([len(t) for t in tokens]):
+            width = len(tokens[run[-1]])
+            ids = np.zeros((len(run), width), dtype=np.int64)  # 0 is [PAD], and the mask hides it
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(run):
+                ids[row, : len(tokens[i])] = tokens[i]
+                mask[row, : len(tokens[i])] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            vectors[[order[i] for i in run]] = self._session.run(None, feeds)[0]
+        return vectors
+
+
+# What one more encoder call costs, in padded tokens: measured on this model, 16 to 48 were equally
+# good and 32 was the middle of them (the runs then cost 2.2 ms a text where one run cost 2.8).
+RUN_COST = 32
+
+
+def padded_runs(lengths: Sequence[int]) -> list[range]:
+    """Split texts, sorted by token count, into runs that cost the fewest padded tokens in all.
+
+    A batch is padded to its longest text, so one long question in a batch of short ones made every
+    text in it cost as much as the long one. Each run costs its size times its longest length, plus
+    ``RUN_COST`` for the call; the cheapest split of up to a few dozen lengths is found exactly.
+    """
+    best = [0.0] + [float("inf")] * len(lengths)
+    start = [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        for begin in range(end):
+            cost = best[begin] + (end - begin) * lengths[end - 1] + RUN_COST
+            if cost < best[end]:
+                best[end], start[end] = cost, begin
+    runs: list[range] = []
+    end = len(lengths)
+    while end > 0:
+        runs.append(range(start[end], end))
+        end = start[end]
+    return runs[::-1]
 
 
 def export(name: str, folder: Path, target: Path) -> None:
