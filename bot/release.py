@@ -9,6 +9,7 @@ serving. Each server process reloads itself; the watcher lets every worker do it
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -111,6 +112,19 @@ def canary_search(retriever: Retriever) -> None:
             raise IndexRefused(f"canary search failed: {probe[:80]!r} did not find passage {passage.id}")
 
 
+def freeze_loaded() -> None:
+    """Hide what is loaded now (model, index, passages) from the garbage collector until the next release.
+
+    A full collection walks every object in the process, about 50 ms here, and no request moves while
+    it runs: under load that was the slowest one percent of answers. What is loaded lives until the
+    next release, so the collector need not walk it. The previous release's objects are unfrozen and
+    collected first, so nothing is kept once it is no longer served.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass(frozen=True)
 class ReloadResult:
     index_version: str
@@ -141,6 +155,7 @@ class Release:
                 raise IndexRefused(f"the index cannot be loaded: {error}") from error
             canary_search(retriever)
             self.assistant.swap(retriever)
+            freeze_loaded()
             manifest = retriever.index.manifest
             log.info("index %s is now served (was %s)", manifest.index_version, previous.version)
             return ReloadResult(manifest.index_version, previous.version, manifest.passage_count, manifest.built_at)

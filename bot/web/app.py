@@ -21,6 +21,7 @@ from bot.content import SAFETY_FOLDER
 from bot.embedding import Embedder
 from bot.onnx_embedding import load_serving_embedder
 from bot.redaction import quiet_access_log
+from bot.release import freeze_loaded
 from bot.safety import CrisisDetector
 from bot.settings import Settings
 from bot.storage import Storage
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             await model.start()
         app.state.embedder = model
         app.state.assistant = await asyncio.to_thread(load_assistant, settings, model)
+        freeze_loaded()
         log.info("ready: index %s", app.state.assistant.retriever.version)
         tasks = admin.start_background(app)
         yield
