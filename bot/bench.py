@@ -189,11 +189,15 @@ def measure(label: str, env: dict[str, str], questions: Sequence[str], load: Loa
     """Start one server, warm it up, then run the three phases against it."""
     with Server(env, workdir / f"{label}.log") as server:
         assert server.process is not None
-        warm = Load(requests=min(20, load.requests), seconds=load.seconds, concurrency=1)
-        asyncio.run(drive(server.url, "warm-up", iter(itertools.cycle(questions)), 1, warm))
+        c = load.concurrency
+        # Warm up alone and then together, so that thread pools and the encoder's buffers for a full
+        # batch exist before anything is measured; questions no phase asks, so that nothing is cached.
+        warm_ups = (f"{question} (warm-up {n})" for n in itertools.count() for question in questions)
+        for clients in (1, c):
+            warm = Load(requests=min(4 * clients, load.requests), seconds=load.seconds, concurrency=clients)
+            asyncio.run(drive(server.url, "warm-up", warm_ups, clients, warm))
         fresh = unique_questions(questions)
         repeated = iter(zipf_questions(questions, load.requests))
-        c = load.concurrency
         phases = [
             asyncio.run(drive(server.url, "unique, c=1", fresh, 1, load)),
             asyncio.run(drive(server.url, f"unique, c={c}", fresh, c, load)),
