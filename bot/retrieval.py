@@ -4,8 +4,10 @@ score that a threshold can use."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import bm25s
+import faiss
 import numpy as np
 import Stemmer
 from numpy.typing import NDArray
@@ -54,6 +56,31 @@ class Scope:
     example: str | None  # that example
 
 
+def exact_matrix(index: faiss.Index) -> NDArray[np.float32] | None:
+    """The vectors of an exact (flat) index as a matrix, to score them all in one product; None for a
+    graph index. Asking FAISS for every neighbour of a question kept a heap of thousands of them:
+    2.2 ms a question at 10,000 vectors, where the product takes 0.16 ms and gives the same scores."""
+    if not isinstance(index, faiss.IndexFlat):
+        return None
+    matrix: NDArray[np.float32] = index.reconstruct_n(0, index.ntotal)
+    return matrix
+
+
+def best_first(scores: NDArray[np.floating[Any]], k: int) -> NDArray[np.int64]:
+    """The rows of the ``k`` best scores, best first; equal scores keep their order.
+
+    Only the scores that can be in the top ``k`` are sorted (all of them at the k-th score, so ties are
+    kept whole): sorting all 10,000 passages' scores took 0.6 ms of a question's time.
+    """
+    if k < len(scores):
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        rows = np.flatnonzero(scores >= kth)
+    else:
+        rows = np.arange(len(scores))
+    order: NDArray[np.int64] = rows[np.lexsort((rows, -scores[rows]))][:k]
+    return order
+
+
 class Retriever:
     """Searches one loaded index. Built once per index; cheap to call from many threads."""
 
@@ -67,6 +94,8 @@ class Retriever:
         self._has_questions = np.bincount(owners, minlength=len(index.passages)) > 1
         self._bm25 = bm25s.BM25()
         self._bm25.index(_tokenize([_lexical_text(p) for p in index.passages]), show_progress=False)
+        self._matrix = exact_matrix(index.vectors)
+        self._every_row = np.arange(index.vectors.ntotal)
 
     @property
     def version(self) -> str:
@@ -78,19 +107,23 @@ class Retriever:
     def embed(self, query: Query) -> Vectors:
         return self.embedder.embed([query.expanded])
 
+    def _nearest(self, vector: Vectors, depth: int) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Similarities and rows: of every vector for an exact index, of the ``depth`` nearest for a graph."""
+        if self._matrix is not None:
+            return self._matrix @ vector.reshape(-1), self._every_row
+        similarities, rows = self.index.vectors.search(vector.reshape(1, -1), min(self.index.vectors.ntotal, depth))
+        found = rows[0] >= 0
+        return similarities[0][found], rows[0][found]
+
     def dense_scores(self, vector: Vectors) -> NDArray[np.float32]:
         """Each passage's cosine to the question: the mean of its text's and its best alternate's."""
         count = len(self.index.passages)
         text = np.full(count, -1.0, dtype=np.float32)
         asked = np.full(count, -1.0, dtype=np.float32)
-        total = self.index.vectors.ntotal
-        if total == 0:
+        if self.index.vectors.ntotal == 0:
             return text
-        similarities, rows = self.index.vectors.search(vector.reshape(1, -1), min(total, SEARCH_DEPTH))
-        found = rows[0] >= 0
-        rows, similarities = rows[0][found], similarities[0][found]
-        owners = self.index.owners[rows]
-        is_text = self._is_text[rows]
+        similarities, rows = self._nearest(vector, SEARCH_DEPTH)
+        owners, is_text = self.index.owners[rows], self._is_text[rows]
         np.maximum.at(text, owners[is_text], similarities[is_text])
         np.maximum.at(asked, owners[~is_text], similarities[~is_text])
         has_questions = self._has_questions
@@ -100,7 +133,7 @@ class Retriever:
         query = vector.reshape(1, -1)
         known = -1.0
         if self.index.vectors.ntotal:
-            known = float(self.index.vectors.search(query, 1)[0][0][0])
+            known = float(np.max(self._nearest(vector, 1)[0]))
         unknown, example = -1.0, None
         if self.index.out_of_scope_vectors.ntotal:
             similarity, row = self.index.out_of_scope_vectors.search(query, 1)
@@ -122,7 +155,7 @@ class Retriever:
         raw = self.lexical_scores(query)
         lexical = raw / (raw + LEXICAL_HALF)
         fused = DENSE_WEIGHT * dense + LEXICAL_WEIGHT * lexical
-        order = np.lexsort((np.arange(len(fused)), -fused))[:k]
+        order = best_first(fused, k)
         return [
             Result(self.index.passages[i], round(float(fused[i]), 6), float(dense[i]), float(lexical[i])) for i in order
         ]

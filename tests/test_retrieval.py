@@ -10,6 +10,7 @@ import pytest
 from bot.assistant import Assistant, load_retriever
 from bot.embedding import SentenceTransformerEmbedder, Vectors
 from bot.index import LoadedIndex, load_index
+from bot.retrieval import best_first
 from bot.settings import Settings
 
 QUERIES = [
@@ -98,3 +99,13 @@ def test_chat_answers_at_most_three_matched_or_none(assistant: Assistant) -> Non
     assert off_topic.answers == ()
     assert off_topic.notice is not None
     assert "(856) 666-2441" in off_topic.notice
+
+
+def test_the_top_passages_come_best_first_and_ties_keep_the_knowledge_order() -> None:
+    """Staff see the same order for the same scores every time, however many passages there are."""
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        count, k = int(rng.integers(1, 80)), int(rng.integers(1, 60))
+        scores = rng.integers(0, 6, count) / 5  # few distinct values: many ties
+        full_sort = np.lexsort((np.arange(count), -scores))[:k]
+        assert best_first(scores, k).tolist() == full_sort.tolist()
