@@ -165,8 +165,12 @@ def test_ask_json_returns_the_side_effects_passage_verbatim_like_the_api(index_d
     texts = [a["text"] for a in reply["answers"]]
     assert any("dizziness, nausea, and confusion" in t for t in texts)
     assert all(t in source for t in texts)
-    # The same JSON as POST /api/chat.
-    assert reply == client.post("/api/chat", json={"message": SIDE_EFFECTS_QUESTION}).json()
+    # The same JSON as POST /api/chat. The command answers through ONNX Runtime and this test server
+    # through torch, whose vectors differ in the seventh decimal, so a score may round either way.
+    served = client.post("/api/chat", json={"message": SIDE_EFFECTS_QUESTION}).json()
+    scores = [a.pop("score") for a in reply["answers"]]
+    assert scores == pytest.approx([a.pop("score") for a in served["answers"]], abs=1e-5)
+    assert reply == served
 
 
 def test_search_lists_k_ranked_passages(index_dir: Path) -> None:
