@@ -14,6 +14,7 @@ from bot.safety import CRISIS_NOTICE, CrisisDetector
 from bot.settings import Settings
 
 MAX_ANSWERS = 3
+RANKING_DEPTH = 30  # how far down the ranking a reply keeps: the related topics come from below the answers
 DISCLAIMER = (
     "This is general information from our vetted materials, not medical advice. "
     "Please consult your doctor before starting, changing or stopping any treatment."
@@ -36,6 +37,7 @@ class ChatReply:
     notice: str | None
     disclaimer: str
     index_version: str
+    ranking: tuple[Result, ...] = ()  # the best RANKING_DEPTH passages; none for a crisis reply
 
 
 def load_retriever(settings: Settings, embedder: Embedder) -> Retriever:
@@ -85,10 +87,11 @@ class Assistant:
         # The crisis gate runs first and overrides everything else.
         if self.crisis.check(message, vectors[: len(gate)]).crisis:
             return ChatReply((), False, True, CRISIS_NOTICE, DISCLAIMER, retriever.version)
-        results = retriever.search(query, MAX_ANSWERS, vectors[len(gate)] if expanded else vectors[0])
-        if not self.is_covered(results, retriever.scope(vectors[0])):
-            return ChatReply((), False, False, fallback_notice(self.settings), DISCLAIMER, retriever.version)
-        return ChatReply(tuple(results), True, False, None, DISCLAIMER, retriever.version)
+        ranking = tuple(retriever.search(query, RANKING_DEPTH, vectors[len(gate)] if expanded else vectors[0]))
+        if not self.is_covered(list(ranking), retriever.scope(vectors[0])):
+            notice = fallback_notice(self.settings)
+            return ChatReply((), False, False, notice, DISCLAIMER, retriever.version, ranking)
+        return ChatReply(ranking[:MAX_ANSWERS], True, False, None, DISCLAIMER, retriever.version, ranking)
 
     def search(self, text: str, k: int) -> tuple[list[Result], str]:
         retriever = self._retriever

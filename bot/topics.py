@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.assistant import MAX_ANSWERS, Assistant
+from bot.assistant import MAX_ANSWERS, RANKING_DEPTH, Assistant
 from bot.knowledge import Passage
+from bot.retrieval import Result
 
 MAX_TOPICS = 3
-SEARCH_DEPTH = 30  # how far down the ranking to look for distinct sections
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,19 @@ def question_for(passages: Sequence[Passage], key: tuple[str, str]) -> str:
 
 def related_topics(assistant: Assistant, message: str, limit: int = MAX_TOPICS) -> list[Topic]:
     """Up to ``limit`` sections ranked just below the ones answering ``message``, best first."""
-    results, _ = assistant.search(message, SEARCH_DEPTH)
+    results, _ = assistant.search(message, RANKING_DEPTH)
+    return topics_below(results, assistant.retriever.index.passages, limit)
+
+
+def topics_below(ranking: Sequence[Result], passages: Sequence[Passage], limit: int = MAX_TOPICS) -> list[Topic]:
+    """The sections of ``ranking`` below its first MAX_ANSWERS, once each, best first.
+
+    A chat reply keeps its ranking (``ChatReply.ranking``), so the topics under an answer cost no
+    second search."""
     # The chat answer is the top MAX_ANSWERS of this same ranking: its sections are already on screen.
-    seen = {_key(r.passage) for r in results[:MAX_ANSWERS]}
-    passages = assistant.retriever.index.passages
+    seen = {_key(r.passage) for r in ranking[:MAX_ANSWERS]}
     topics: list[Topic] = []
-    for result in results[MAX_ANSWERS:]:
+    for result in ranking[MAX_ANSWERS:]:
         key = _key(result.passage)
         if key in seen:
             continue

@@ -28,7 +28,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from bot.assistant import DISCLAIMER, Assistant
 from bot.embedding import SentenceTransformerEmbedder
 from bot.settings import Settings
-from bot.topics import related_topics
+from bot.topics import related_topics, topics_below
 
 browser_test = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -405,6 +405,7 @@ def test_related_topics_skip_the_answer_sections_and_their_questions_find_them(a
     answered = {r.passage.section for r in reply.answers}
     topics = related_topics(assistant, IN_SCOPE)
     assert 1 <= len(topics) <= 3
+    assert topics_below(reply.ranking, assistant.retriever.index.passages) == topics  # no second search needed
     for topic in topics:
         assert topic.section not in answered
         asked = assistant.chat(topic.question)
@@ -412,10 +413,15 @@ def test_related_topics_skip_the_answer_sections_and_their_questions_find_them(a
         assert asked.answers[0].passage.section == topic.section
 
 
-def test_the_related_endpoint_returns_topics_and_refuses_an_empty_question(site: Site) -> None:
+def test_the_related_endpoint_returns_topics_and_refuses_an_empty_question(site: Site, assistant: Assistant) -> None:
+    expected = [{"section": t.section, "question": t.question} for t in related_topics(assistant, IN_SCOPE)]
     good = httpx.get(site.url + "/api/related", params={"q": IN_SCOPE})
     assert good.status_code == 200
     assert 1 <= len(good.json()["topics"]) <= 3
+    assert good.json()["topics"] == expected
+    # As the page asks: right after the chat answered, from the reply's own ranking.
+    assert httpx.post(site.url + "/api/chat", json={"message": IN_SCOPE}).json()["matched"]
+    assert httpx.get(site.url + "/api/related", params={"q": IN_SCOPE}).json()["topics"] == expected
     empty = httpx.get(site.url + "/api/related", params={"q": " "})
     assert empty.status_code == 422
     assert "q:" in empty.json()["detail"]

@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from bot.assistant import DISCLAIMER, Assistant
+from bot.cache import normalise
 from bot.safety import CRISIS_NOTICE
 from bot.settings import PROJECT_ROOT, Settings
-from bot.topics import Topic, related_topics
+from bot.topics import Topic, related_topics, topics_below
 from bot.web import api
 from bot.web.schemas import MESSAGE_SCHEMA, ChatResponse, FeedbackRequest, clean_message
 
@@ -69,7 +70,8 @@ async def _chat_page(request: Request, *, embed: bool, message: str | None = Non
                 state = request.app.state
                 answered = await api.answer(assistant, state.storage, state.replies, text)
                 reply = answered.reply
-                topics = await run_in_threadpool(related_topics, assistant, text) if reply.matched else []
+                passages = assistant.retriever.index.passages
+                topics = topics_below(reply.ranking, passages) if reply.matched else []
                 context["exchange"] = Exchange(text, ChatResponse.of(reply), topics)
     return templates.TemplateResponse(request, "chat.html", context, status_code=status)
 
@@ -156,5 +158,11 @@ async def related(
         text = clean_message(q)
     except ValueError as error:
         raise HTTPException(422, f"q: {error}") from error
-    topics = await run_in_threadpool(related_topics, assistant, text)
+    # The page asks right after /api/chat answered the same question: its cached reply has the ranking.
+    retriever = assistant.retriever
+    answered: api.Answered | None = request.app.state.replies.get(retriever.version, normalise(text))
+    if answered is not None and answered.reply.ranking:
+        topics = topics_below(answered.reply.ranking, retriever.index.passages)
+    else:
+        topics = await run_in_threadpool(related_topics, assistant, text)
     return {"topics": [{"section": t.section, "question": t.question} for t in topics]}
