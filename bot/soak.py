@@ -140,8 +140,9 @@ async def soak(duration: float, clients: int, workers: int) -> dict[str, object]
         "FAQBOT_INDEX_DIR": str(folder / "index"),
         "FAQBOT_DATABASE": f"sqlite:///{folder / 'soak.sqlite3'}",
         "FAQBOT_ADMIN_TOKEN": token,
-        # Every soak client is on loopback: the per-client limit would only measure itself.
+        # Every soak client is on loopback: the per-client limits would only measure themselves.
         "FAQBOT_RATE_LIMIT": "0",
+        "FAQBOT_SEARCH_RATE_LIMIT": "0",
         # With several workers, /admin/reload reaches one of them; the watcher brings the others along.
         "FAQBOT_WATCH_INDEX": "true" if workers > 1 else "false",
         "FAQBOT_WATCH_INTERVAL": "2",
