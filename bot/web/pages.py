@@ -1,6 +1,9 @@
 """The HTML pages: visitor chat (``/``), its embeddable copy (``/embed`` and ``/widget.js``) and staff
 lookup (``/staff``). Every page works without JavaScript: forms post here and the server renders the
-answer through the same code as the JSON API; the scripts in ``web/static`` only make it faster."""
+answer through the same code as the JSON API; the scripts in ``web/static`` only make it faster.
+
+The pages are ``async def`` like the API's routes: what blocks (a new question, related topics that
+must be searched, a vote) goes to a worker thread, so that a repeated question never waits for one."""
 
 from __future__ import annotations
 
@@ -41,10 +44,6 @@ class Exchange:
 def _assistant(request: Request) -> Assistant | None:
     assistant: Assistant | None = request.app.state.assistant
     return assistant
-
-
-# The pages are ``async def`` like the API's routes: the work that blocks (a new question, the related
-# topics, a vote) goes to a worker thread, so that a repeated question never waits for one.
 
 
 def _base(request: Request, **extra: Any) -> dict[str, Any]:
