@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,9 +26,9 @@ from pathlib import Path
 
 import httpx
 
+from bot.bench import HOST, free_port  # loopback only, by design
 from bot.settings import PROJECT_ROOT
 
-HOST = "127.0.0.1"  # loopback only, by design
 QUESTIONS = [
     "Can ketamine make me dizzy?",
     "how long does a session last",
@@ -64,13 +63,6 @@ class Client:
     @property
     def switches(self) -> int:
         return sum(1 for a, b in zip(self.versions, self.versions[1:], strict=False) if a != b)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rss_bytes(pid: int) -> int:
