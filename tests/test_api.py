@@ -227,6 +227,14 @@ def test_before_the_index_is_loaded_readyz_is_503_and_healthz_200(tmp_path: Path
     assert response.status_code == 503
     assert isinstance(response.json()["detail"], str)
     assert client.post("/api/chat", json={"message": "hello"}).status_code == 503
+    # The pages say it in words, and still check what was typed first.
+    posted = client.post("/", data={"message": "Is ketamine safe?"})
+    assert posted.status_code == 503
+    assert "still starting" in posted.text
+    assert client.post("/", data={"message": " "}).status_code == 422
+    searched = client.get("/staff", params={"q": "dizziness"})
+    assert searched.status_code == 503
+    assert "still loading" in searched.text
 
 
 def test_unknown_routes_and_methods_answer_json(client: httpx.Client) -> None:
