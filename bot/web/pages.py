@@ -46,6 +46,27 @@ def _assistant(request: Request) -> Assistant | None:
     return assistant
 
 
+class Unanswerable(Exception):
+    """Why a page cannot answer what was typed, in the page's words, with the HTTP status to send."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def _answerable(request: Request, typed: str, *, invalid: str, loading: str) -> tuple[Assistant, str]:
+    """The assistant and the cleaned question; ``Unanswerable`` (422 or 503) when there is none.
+    ``invalid`` may name ``{error}``, what is wrong with the question."""
+    try:
+        text = clean_message(typed)
+    except ValueError as error:
+        raise Unanswerable(invalid.format(error=error), 422) from error
+    assistant = _assistant(request)
+    if assistant is None:
+        raise Unanswerable(loading, 503)
+    return assistant, text
+
+
 def _base(request: Request, **extra: Any) -> dict[str, Any]:
     settings: Settings = request.app.state.settings
     return {"settings": settings, "disclaimer": DISCLAIMER, "crisis_notice": CRISIS_NOTICE, **extra}
@@ -56,22 +77,21 @@ async def _chat_page(request: Request, *, embed: bool, message: str | None = Non
     context = _base(request, embed=embed, post_url="/embed" if embed else "/", exchange=None, error=None)
     status = 200
     if message is not None:
-        assistant = _assistant(request)
         try:
-            text = clean_message(message)
-        except ValueError as error:
-            context["error"], status = f"Please type a question ({error}).", 422
+            assistant, text = _answerable(
+                request,
+                message,
+                invalid="Please type a question ({error}).",
+                loading="The assistant is still starting. Please try again in a moment.",
+            )
+        except Unanswerable as refusal:
+            context["error"], status = refusal.message, refusal.status
         else:
-            if assistant is None:
-                context["error"], status = "The assistant is still starting. Please try again in a moment.", 503
-            else:
-                # The API's own function, so that a posted form and /api/chat record the same things.
-                state = request.app.state
-                answered = await api.answer(assistant, state.storage, state.replies, text)
-                reply = answered.reply
-                passages = assistant.retriever.index.passages
-                topics = topics_below(reply.ranking, passages) if reply.matched else []
-                context["exchange"] = Exchange(text, ChatResponse.of(reply), topics)
+            # The API's own function, so that a posted form and /api/chat record the same things.
+            state = request.app.state
+            reply = (await api.answer(assistant, state.storage, state.replies, text)).reply
+            topics = topics_below(reply.ranking, assistant.retriever.index.passages) if reply.matched else []
+            context["exchange"] = Exchange(text, ChatResponse.of(reply), topics)
     return templates.TemplateResponse(request, "chat.html", context, status_code=status)
 
 
@@ -134,15 +154,17 @@ async def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = ""
         context["index_version"] = assistant.retriever.version
     if q.strip():
         try:
-            text = clean_message(q)
-        except ValueError as error:
-            context["error"], status = f"The search {error}.", 422
+            assistant, text = _answerable(
+                request,
+                q,
+                invalid="The search {error}.",
+                loading="The index is still loading. Please try again in a moment.",
+            )
+        except Unanswerable as refusal:
+            context["error"], status = refusal.message, refusal.status
         else:
-            if assistant is None:
-                context["error"], status = "The index is still loading. Please try again in a moment.", 503
-            else:
-                found = (await api.find(assistant, request.app.state.results, text, STAFF_RESULTS)).response
-                context["results"], context["index_version"] = found.results, found.index_version
+            found = (await api.find(assistant, request.app.state.results, text, STAFF_RESULTS)).response
+            context["results"], context["index_version"] = found.results, found.index_version
     return templates.TemplateResponse(request, "staff.html", context, status_code=status)
 
 
