@@ -1,20 +1,34 @@
 """The crisis gate: spots suicide and self-harm risk in a message before retrieval runs.
 
 Two layers, both read from reviewable YAML in ``knowledge/safety/``. Word patterns a clinician can
-read come first and always win. Then similarity to curated crisis examples catches paraphrases; a
-closer calm counter-example (an idiom, a general question) may veto a similarity hit, never a pattern
-hit, because a missed crisis is worse than a false alarm.
+read come first and always win: English in ``crisis-patterns.yaml``, each other language in its own
+``crisis-patterns-<language>.yaml``, grouped by the categories clinicians screen for (see
+``CATEGORIES``). Then similarity to curated crisis examples catches English paraphrases; a closer calm
+counter-example (an idiom, a general question) may veto a similarity hit, never a pattern hit,
+because a missed crisis is worse than a false alarm.
+
+Before either layer, a message is read the way a person would read it, whatever disguise it wears:
+URL-encoded text is decoded, emoji become their names (🔫 -> "water pistol"), letters that look alike
+across alphabets are folded by Unicode's confusables (Cyrillic о -> o), and the word patterns also
+see the message with spaced or dotted letters rejoined ("k i l l" -> "kill"), digits read as letters
+inside and at the end of words (k1ll, d13) and run-together words split ("iwanttodie").
 """
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+import emoji
 import numpy as np
+import wordninja  # type: ignore[import-untyped]
 import yaml
+from confusable_homoglyphs import confusables  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
 from bot.embedding import Embedder
@@ -27,38 +41,106 @@ CRISIS_NOTICE = (
     "En español: llama al 988 y marca 2."
 )
 
-PATTERNS_FILE = "crisis-patterns.yaml"
+PATTERNS_FILE = "crisis-patterns.yaml"  # English; other languages in crisis-patterns-<language>.yaml
+PATTERNS_GLOB = "crisis-patterns*.yaml"
 EXAMPLES_FILE = "crisis-examples.yaml"
 CALM_FILE = "not-crisis-examples.yaml"  # optional
-# Cosine similarity (all-MiniLM-L6-v2) to the nearest crisis example that counts as a hit. On our own
-# test messages, crisis paraphrases no pattern caught scored 0.53-0.96 and idioms and topic questions
-# mostly under 0.55; the calm examples veto the rest. Lower it rather than raise it: a miss is worse.
+# The kinds of risk the Columbia Suicide Severity Rating Scale screens for, plus worry about someone
+# else (the crisis lines help them too). Every group of patterns and examples is one of these, so a
+# reviewer can see at a glance which kinds a language or the examples cover.
+CATEGORIES = (
+    "wish_to_be_dead",
+    "suicidal_thoughts",
+    "method",
+    "intent",
+    "plan",
+    "preparation",
+    "past_attempt",
+    "self_harm",
+    "someone_else",
+)
+# Cosine similarity (all-MiniLM-L6-v2) to the nearest crisis example that counts as a hit, unless a
+# calm example is closer. Chosen on the dev half of the external data (hand-reviewed Reddit posts),
+# patterns included: at 0.55, crisis recall 0.986 with no false alarm on the 143 calm posts, and 5 of
+# 81 Counsel Chat and 12 of 810 other medical questions flagged; at 0.57, recall 0.965 with 2 and 5;
+# at 0.60, 0.944. A miss is worse than a false alarm, so it sits at 0.55: lower it rather than raise it.
 SIMILARITY_THRESHOLD = 0.55
 GAP_WORDS = 5  # what "..." in a pattern may skip
-MAX_SENTENCES = 8  # long messages: score each sentence too, so one crisis line is not diluted
 
 _APOSTROPHES = dict.fromkeys(map(ord, "'’‘`´ʼ′"), None)
 _LEET = str.maketrans("013457@$!", "oieastasi")
-# Leetspeak only inside words (k1ll, su1c1de, $uicide), so numbers ("988", "100 mg") stay numbers.
-_LEET_INSIDE = re.compile(r"(?<=[a-z])[013457@$!]+(?=[a-z])|(?<![a-z0-9])[@$](?=[a-z])")
+# Leetspeak inside words (k1ll, su1c1de, $uicide) and digits ending a word (d13), so that numbers
+# ("988", "100 mg", "covid19") stay numbers.
+_LEET_IN_WORD = re.compile(
+    r"(?<=[a-z])[013457@$!]+(?=[a-z])|(?<![a-z0-9])[@$](?=[a-z])|(?<=[a-z])[013457]+(?![a-z0-9])"
+)
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _STRETCHED = re.compile(r"([a-z])\1{2,}")
+_SPACED_LETTERS = re.compile(r"(?<= )(?:[a-z0-9] ){3,}")  # "k i l l " ("k.i.l.l" once normalised)
+_PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 _TOKEN = re.compile(r"\.\.\.|[()\[\]|]|[^\s()\[\]|]+")
 _WORD = re.compile(r"[a-z0-9](?:-?[a-z0-9])*\*?")
 _GLUED = re.compile(r"[a-z0-9*.][(\[]|[)\]][a-z0-9.]")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+SEGMENT_MIN = 4  # shorter words are never split: "kms" is slang, not "k ms"
+
+
+def _look_alikes() -> dict[int, str]:
+    """Each non-ASCII character that Unicode's confusables list as looking like an ASCII letter or digit.
+
+    confusable-homoglyphs ships Unicode's confusables data as pure Python. ICU's skeleton (PyICU) was
+    the other choice: it needs ICU built on every machine, and it folds plain ASCII too ("rn" -> "m"),
+    which would blur the very words the patterns read.
+    """
+    table = {}
+    for char, homoglyphs in confusables.confusables_data.items():
+        latin = next((h["c"] for h in homoglyphs if h["c"].isascii() and h["c"].isalnum()), None)
+        if len(char) == 1 and not char.isascii() and latin:
+            table[ord(char)] = latin
+    return table
+
+
+_LOOK_ALIKES = _look_alikes()
+
+
+def readable(text: str) -> str:
+    """The message as a person sees it: URL escapes decoded, emoji named, look-alike letters folded."""
+    if _PERCENT_ESCAPE.search(text):
+        text = urllib.parse.unquote_plus(text)
+    text = html.unescape(text)
+    if not text.isascii():
+        text = emoji.demojize(text, delimiters=(" ", " emoji ")).replace("_", " ")
+        text = unicodedata.normalize("NFKC", text).translate(_LOOK_ALIKES)
+    return text
 
 
 def _fold(text: str) -> str:
     """Casefold, drop accents (más = mas) and apostrophes (don't = dont = don’t)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = unicodedata.normalize("NFKD", readable(text).casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_APOSTROPHES)
 
 
 def normalize(text: str) -> str:
     """Fold a message to space-separated plain words with a space at each end, as patterns expect."""
-    folded = _LEET_INSIDE.sub(lambda m: m.group().translate(_LEET), _fold(text))
+    folded = _LEET_IN_WORD.sub(lambda m: m.group().translate(_LEET), _fold(text))
     return " " + " ".join(_NOT_WORD.sub(" ", folded).split()) + " "
+
+
+@lru_cache(maxsize=8192)
+def _split_word(word: str) -> str:
+    """A run-together word split by English word frequencies (wordninja); known words stay whole."""
+    return " ".join(wordninja.split(word)) if len(word) >= SEGMENT_MIN and not word.isdigit() else word
+
+
+def _forms(message: str) -> set[str]:
+    """The message normalised; then with spaced letters rejoined, stretched letters cut to one and to
+    two (dieeee, killll), and each of those with run-together words split (iwanttodie, killmyself)."""
+    text = normalize(message)
+    joined = _SPACED_LETTERS.sub(lambda m: m.group().replace(" ", "") + " ", text)
+    forms = {text}
+    for form in {joined, _STRETCHED.sub(r"\1", joined), _STRETCHED.sub(r"\1\1", joined)}:
+        forms |= {form, " " + " ".join(map(_split_word, form.split())) + " "}
+    return forms
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -124,6 +206,7 @@ class CrisisVerdict:
 class _Entry:
     text: str
     line: int
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,9 +219,25 @@ class _Rewrite:
 
 
 @dataclass(frozen=True)
-class _Rules:
-    groups: tuple[tuple[str, re.Pattern[str]], ...]
+class _Language:
+    """One patterns file: its spelling fixes and every group's patterns as one regex, a named group each."""
+
+    name: str
+    regex: re.Pattern[str]
     rewrites: tuple[_Rewrite, ...]  # applied one on top of the other
+
+    def hit(self, forms: set[str]) -> str | None:
+        layer, seen = forms, set(forms)
+        for rewrite in self.rewrites:
+            layer = {rewrite(text) for text in layer}
+            seen |= layer
+        match = next((m for m in map(self.regex.search, seen) if m), None)
+        return f"{match.lastgroup} ({self.name})" if match else None
+
+
+@dataclass(frozen=True)
+class _Rules:
+    languages: tuple[_Language, ...]
     crisis: tuple[_Entry, ...]
     calm: tuple[_Entry, ...]
 
@@ -183,8 +282,24 @@ def _strings(node: yaml.Node | None, path: Path, what: str, problems: list[str])
     return entries
 
 
-def _read_patterns(path: Path, problems: list[str]) -> tuple[list[tuple[str, re.Pattern[str]]], list[_Rewrite]]:
-    root = _mapping(_compose(path, problems), path, "the file", problems)
+def _groups(root: dict[str, tuple[int, yaml.Node]], path: Path, field: str, problems: list[str]) -> list[_Entry]:
+    """The ``field`` entries of every group, each tagged with its group; groups must be CATEGORIES."""
+    entries = []
+    groups = _mapping(root.get("groups", (1, None))[1], path, "groups", problems)
+    for name, (line, node) in groups.items():
+        if name not in CATEGORIES:
+            problems.append(f"{path}:{line}: unknown group {name!r}: use one of {', '.join(CATEGORIES)}")
+        fields = _mapping(node, path, f"group {name!r}", problems)
+        if not str(getattr(fields.get("about", (0, None))[1], "value", "")).strip():
+            problems.append(f"{path}:{line}: group {name!r} needs an `about:` line")
+        found = _strings(fields.get(field, (line, None))[1], path, f"{field} of {name!r}", problems)
+        entries += [_Entry(entry.text, entry.line, name) for entry in found]
+    if not groups:
+        problems.append(f"{path}:1: no groups")
+    return entries
+
+
+def _rewrites(root: dict[str, tuple[int, yaml.Node]], path: Path, problems: list[str]) -> list[_Rewrite]:
     rewrites = []
     for section in ("spellings", "contractions"):  # both optional
         words: dict[str, str] = {}
@@ -195,60 +310,56 @@ def _read_patterns(path: Path, problems: list[str]) -> tuple[list[tuple[str, re.
                 if key == normalize(word).strip() or key in words:
                     problems.append(f"{path}:{variant.line}: {variant.text!r} is repeated or rewrites to itself")
                 words[key] = normalize(word).strip()
-        # Longest first, so "i am" is rewritten before a shorter variant inside it could be.
-        alternatives = "|".join(map(re.escape, sorted(words, key=len, reverse=True))) or "(?!)"
-        rewrites.append(_Rewrite(re.compile(f"(?<= )(?:{alternatives})(?= )"), words))
-    groups = []
-    for name, (line, node) in _mapping(root.get("groups", (1, None))[1], path, "groups", problems).items():
-        fields = _mapping(node, path, f"group {name!r}", problems)
-        if not str(getattr(fields.get("about", (0, None))[1], "value", "")).strip():
-            problems.append(f"{path}:{line}: group {name!r} needs an `about:` line")
-        regexes = []
-        for entry in _strings(fields.get("patterns", (line, None))[1], path, f"patterns of {name!r}", problems):
-            try:
-                regexes.append(compile_pattern(entry.text).pattern)
-            except (ValueError, re.error) as err:
-                problems.append(f"{path}:{entry.line}: bad pattern {entry.text!r}: {err}")
-        groups.append((name, re.compile("|".join(regexes) or "(?!)")))
-    if not groups:
-        problems.append(f"{path}:1: no pattern groups")
-    return groups, rewrites
+        if words:
+            # Longest first, so "i am" is rewritten before a shorter variant inside it could be.
+            alternatives = "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
+            rewrites.append(_Rewrite(re.compile(f"(?<= )(?:{alternatives})(?= )"), words))
+    return rewrites
+
+
+def _read_language(path: Path, problems: list[str]) -> _Language:
+    root = _mapping(_compose(path, problems), path, "the file", problems)
+    by_group: dict[str, list[str]] = {}
+    for entry in _groups(root, path, "patterns", problems):
+        try:
+            by_group.setdefault(entry.group, []).append(compile_pattern(entry.text).pattern)
+        except (ValueError, re.error) as err:
+            problems.append(f"{path}:{entry.line}: bad pattern {entry.text!r}: {err}")
+    named = [f"(?P<{name}>{'|'.join(regexes)})" for name, regexes in by_group.items() if name.isidentifier()]
+    name = path.name.removeprefix("crisis-patterns").removesuffix(".yaml").lstrip("-") or "en"
+    return _Language(name, re.compile("|".join(named) or "(?!)"), tuple(_rewrites(root, path, problems)))
 
 
 def _read_rules(folder: Path) -> tuple[_Rules, list[str]]:
     problems: list[str] = []
-    groups, rewrites = _read_patterns(folder / PATTERNS_FILE, problems)
-    crisis = _strings(_compose(folder / EXAMPLES_FILE, problems), folder / EXAMPLES_FILE, "the file", problems)
-    calm_path = folder / CALM_FILE
+    languages = [_read_language(path, problems) for path in sorted(folder.glob(PATTERNS_GLOB))]
+    if not (folder / PATTERNS_FILE).exists():
+        problems.append(f"{folder / PATTERNS_FILE}:1: cannot read: the English patterns are missing")
+    examples_path, calm_path = folder / EXAMPLES_FILE, folder / CALM_FILE
+    examples = _mapping(_compose(examples_path, problems), examples_path, "the file", problems)
+    crisis = _groups(examples, examples_path, "examples", problems)
     calm = _strings(_compose(calm_path, problems), calm_path, "the file", problems) if calm_path.exists() else []
     if not crisis:
-        problems.append(f"{folder / EXAMPLES_FILE}:1: no crisis examples")
-    rules = _Rules(tuple(groups), tuple(rewrites), tuple(crisis), tuple(calm))
+        problems.append(f"{examples_path}:1: no crisis examples")
+    rules = _Rules(tuple(languages), tuple(crisis), tuple(calm))
     for entry in calm:  # patterns always win, so such a calm example could never count as calm
         if (group := _pattern_hit(rules, entry.text)) is not None:
             problems.append(f"{calm_path}:{entry.line}: matches the crisis pattern group {group!r}")
     return rules, problems
 
 
-def _variants(rules: _Rules, message: str) -> set[str]:
-    """The message as typed and after each rewrite pass, with stretched letters cut to one and to two."""
-    text = normalize(message)
-    variants = {text, _STRETCHED.sub(r"\1", text), _STRETCHED.sub(r"\1\1", text)}
-    layer = variants
-    for rewrite in rules.rewrites:
-        layer = {rewrite(v) for v in layer}
-        variants |= layer
-    return variants
-
-
 def _pattern_hit(rules: _Rules, message: str) -> str | None:
-    texts = _variants(rules, message)
-    return next((name for name, regex in rules.groups if any(regex.search(t) for t in texts)), None)
+    forms = _forms(message)
+    return next((hit for language in rules.languages if (hit := language.hit(forms))), None)
 
 
 def check_safety_files(folder: Path) -> list[str]:
     """Problems in the safety data files as ``path:line: message``; empty when all is well."""
     return _read_rules(folder)[1]
+
+
+def _unique(texts: list[str]) -> list[str]:
+    return list(dict.fromkeys(texts))
 
 
 class CrisisDetector:
@@ -269,9 +380,17 @@ class CrisisDetector:
         return cls(rules, embedder, threshold)
 
     def texts(self, message: str) -> list[str]:
-        """What the gate embeds: the message, then each of its sentences when it has more than one."""
-        sentences = [s for s in _SENTENCE_END.split(message.strip()) if len(s.split()) >= 2][:MAX_SENTENCES]
-        return [message, *sentences] if len(sentences) > 1 else [message]
+        """What the gate embeds: the message as typed (retrieval reuses its vector), then as a person
+        reads it when that differs (decoded, emoji named), then each sentence when there are several.
+
+        Every sentence is read wherever it sits, so no crisis line is diluted by the rest. The cost
+        stays bounded: the sentences together are no longer than the message (500 characters through
+        the API), so the batch costs about twice the message alone, and a repeated sentence counts once.
+        """
+        seen = readable(message).strip()
+        sentences = _unique([s for s in _SENTENCE_END.split(seen) if len(s.split()) >= 2])
+        decoded = [seen] if seen != message.strip() else []
+        return _unique([message, *decoded, *(sentences if len(sentences) > 1 else [])])
 
     def check(self, message: str, vectors: NDArray[np.float32] | None = None) -> CrisisVerdict:
         """``vectors`` are the embeddings of ``texts(message)`` when the caller already has them."""
@@ -285,5 +404,6 @@ class CrisisDetector:
             best = int(np.argmax(crisis_scores))
             calm = float(np.max(self._calm_vectors @ row)) if len(self._calm_vectors) else -1.0
             if crisis_scores[best] >= self._threshold and crisis_scores[best] > calm:
-                return CrisisVerdict(True, f"similar to: {self._rules.crisis[best].text}")
+                example = self._rules.crisis[best]
+                return CrisisVerdict(True, f"similar to: {example.text} ({example.group})")
         return CrisisVerdict(False, "no crisis pattern or similar example")
