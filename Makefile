@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint index soak bench fuzz clean
+.PHONY: run test lint index soak bench fuzz eval eval-external calibrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,21 @@ lint: $(VENV)/.installed
 
 test: $(VENV)/.installed lint
 	$(BIN)/python -m pytest
+
+# The quality figures: the project's own evaluation sets, and the real third-party development data
+# beside the project (../shared/eval/external/dev), one row a file and a total.
+EXTERNAL_EVAL ?= ../shared/eval/external/dev
+eval: index
+	$(BIN)/python -m bot eval tests/data/eval
+
+eval-external: index
+	@test -d $(EXTERNAL_EVAL) || { echo "no evaluation data at $(EXTERNAL_EVAL)"; exit 1; }
+	$(BIN)/python -m bot eval $(EXTERNAL_EVAL) tests/data/eval
+
+# Refit the scope model (knowledge/scope-calibration.yaml) on the project's sets and, when it is there,
+# the external development data; review the file's figures before committing it.
+calibrate: $(VENV)/.installed
+	$(BIN)/python -m bot calibrate tests/data/eval $(wildcard $(EXTERNAL_EVAL))
 
 # Two minutes of 16 clients against a real server on loopback, with a rebuild and reload half-way.
 soak: index

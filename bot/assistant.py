@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
+from bot.content import SAFETY_FOLDER
 from bot.embedding import Embedder
-from bot.index import load_index
-from bot.query import QueryReader
-from bot.retrieval import Result, Retriever, Scope
+from bot.index import IndexRefused, load_index, read_manifest
+from bot.query import CONTACT_TOPIC, QueryReader
+from bot.retrieval import Result, Retriever
 from bot.safety import CRISIS_NOTICE, CrisisDetector
 from bot.settings import Settings
 
@@ -29,6 +31,14 @@ def fallback_notice(settings: Settings) -> str:
     )
 
 
+def contact_notice(settings: Settings) -> str:
+    """The reply to a question about the clinic itself: its phone, address, hours or appointments."""
+    return (
+        f"You can reach {settings.contact_name} at {settings.contact_phone}. "
+        "A person there can help with the clinic's address, opening hours, appointments and costs."
+    )
+
+
 @dataclass(frozen=True)
 class ChatReply:
     answers: tuple[Result, ...]
@@ -40,11 +50,36 @@ class ChatReply:
     ranking: tuple[Result, ...] = ()  # the best RANKING_DEPTH passages; none for a crisis reply
 
 
-def load_retriever(settings: Settings, embedder: Embedder) -> Retriever:
-    """Load the index in ``settings.index_dir`` with every check; raises ``IndexRefused``."""
-    index = load_index(settings.index_dir, embedder.model_id, embedder.dimension)
+def load_retriever(settings: Settings, embedder: Embedder, index_dir: Path | None = None) -> Retriever:
+    """Load the index in ``index_dir`` (``settings.index_dir``) with every check; raises ``IndexRefused``."""
+    index = load_index(index_dir or settings.index_dir, embedder.model_id, embedder.dimension)
     texts = [t for p in index.passages for t in (p.section, p.text, *p.questions)]
     return Retriever(index, embedder, QueryReader.for_texts(texts, index.synonyms, embedder.known_words()))
+
+
+def load_release(settings: Settings, embedder: Embedder) -> tuple[Retriever, CrisisDetector]:
+    """The index and the crisis lists it carries, loaded and checked together; raises ``IndexRefused``."""
+    retriever = load_retriever(settings, embedder)
+    try:
+        crisis = CrisisDetector.load(retriever.index.folder / SAFETY_FOLDER, embedder)
+    except ValueError as error:
+        raise IndexRefused(str(error)) from error
+    # A build that finished between the two loads would pair these passages with its crisis lists.
+    if read_manifest(settings.index_dir).index_version != retriever.version:
+        raise IndexRefused("the index changed while it was being loaded; try again")
+    return retriever, crisis
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one release serves: its index and its crisis lists, always used together."""
+
+    retriever: Retriever
+    crisis: CrisisDetector
+
+    @property
+    def version(self) -> str:
+        return self.retriever.version
 
 
 class Assistant:
@@ -52,47 +87,42 @@ class Assistant:
 
     def __init__(self, settings: Settings, retriever: Retriever, crisis: CrisisDetector) -> None:
         self.settings = settings
-        self.crisis = crisis
-        self._retriever = retriever
+        self.snapshot = Snapshot(retriever, crisis)
         self._lock = threading.Lock()
 
     @property
     def retriever(self) -> Retriever:
-        return self._retriever
+        return self.snapshot.retriever
 
-    def swap(self, retriever: Retriever) -> None:
-        # One reference assignment: requests already holding the old retriever finish on it.
+    @property
+    def crisis(self) -> CrisisDetector:
+        return self.snapshot.crisis
+
+    def swap(self, retriever: Retriever, crisis: CrisisDetector | None = None) -> None:
+        # One reference assignment: requests already holding the old snapshot finish on it, and no
+        # request sees the new passages with the old crisis lists.
         with self._lock:
-            self._retriever = retriever
+            self.snapshot = Snapshot(retriever, crisis or self.crisis)
 
-    def is_covered(self, results: list[Result], scope: Scope) -> bool:
-        """Whether the best passage answers the question well enough to show.
-
-        Two rules, calibrated on the evaluation sets: the best score clears the threshold, and the
-        question is not closer to an out-of-scope example (``knowledge/out-of-scope.yaml``) than to
-        anything the knowledge answers. A score alone cannot tell "what does a session cost?" from a
-        real question: it mentions sessions, so it scores like one.
-        """
-        if not results or results[0].score < self.settings.match_threshold:
-            return False
-        return scope.unknown < scope.known + self.settings.out_of_scope_margin
-
-    def chat(self, message: str, retriever: Retriever | None = None) -> ChatReply:
+    def chat(self, message: str, snapshot: Snapshot | None = None) -> ChatReply:
         """Answer a visitor, with one encode call for the crisis gate and retrieval together."""
-        retriever = retriever or self._retriever
+        snapshot = snapshot or self.snapshot
+        retriever, crisis = snapshot.retriever, snapshot.crisis
         query = retriever.read(message)
-        gate = self.crisis.texts(message)  # the message first, then its sentences if it has several
+        gate = crisis.texts(message)  # the message first, then its sentences if it has several
         expanded = [query.expanded] if query.expanded != message else []
         vectors = retriever.embedder.embed([*gate, *expanded])
         # The crisis gate runs first and overrides everything else.
-        if self.crisis.check(message, vectors[: len(gate)]).crisis:
+        if crisis.check(message, vectors[: len(gate)]).crisis:
             return ChatReply((), False, True, CRISIS_NOTICE, DISCLAIMER, retriever.version)
         ranking = tuple(retriever.search(query, RANKING_DEPTH, vectors[len(gate)] if expanded else vectors[0]))
-        if not self.is_covered(list(ranking), retriever.scope(vectors[0])):
-            notice = fallback_notice(self.settings)
+        scope = retriever.scope(vectors[0])
+        if not retriever.covered(query, list(ranking), scope):
+            about_clinic = scope.topic == CONTACT_TOPIC
+            notice = contact_notice(self.settings) if about_clinic else fallback_notice(self.settings)
             return ChatReply((), False, False, notice, DISCLAIMER, retriever.version, ranking)
         return ChatReply(ranking[:MAX_ANSWERS], True, False, None, DISCLAIMER, retriever.version, ranking)
 
     def search(self, text: str, k: int) -> tuple[list[Result], str]:
-        retriever = self._retriever
+        retriever = self.retriever
         return retriever.search(retriever.read(text), k), retriever.version

@@ -292,9 +292,13 @@ def run_bench(settings: Settings, load: Load, compare_naive: bool, echo: Callabl
 
 
 def copy_safety(source: Path, target: Path) -> None:
+    """What a synthetic knowledge folder keeps of the real one: the crisis lists, the scope calibration
+    and the synonyms."""
     from bot.content import SAFETY_FOLDER
     from bot.query import SYNONYMS_FILE
+    from bot.scope import CALIBRATION_FILE
 
     shutil.copytree(source / SAFETY_FOLDER, target / SAFETY_FOLDER)
-    if (source / SYNONYMS_FILE).is_file():
-        shutil.copyfile(source / SYNONYMS_FILE, target / SYNONYMS_FILE)
+    for name in (CALIBRATION_FILE, SYNONYMS_FILE):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)

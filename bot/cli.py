@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -13,9 +14,11 @@ from pydantic import ValidationError
 
 from bot import release_commands as release_cli
 from bot.content import ContentError, build_from, read_content
-from bot.evaluation import EvalFileError, evaluate, read_eval_file
+from bot.evaluation import EvalFileError, Report, eval_files, evaluate, read_eval_file, table
 from bot.index import IndexRefused, content_hash, index_version, load_index, read_manifest
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
+
+DEFAULT_EVAL_DIR = PROJECT_ROOT / "tests" / "data" / "eval"
 
 app = typer.Typer(
     help="A retrieval FAQ bot that only ever answers with vetted passages.",
@@ -115,7 +118,7 @@ def is_current(settings: Settings) -> bool:
     content = read_content(settings.knowledge_dir)
     if content.errors:
         return False
-    digest = content_hash(content.knowledge.passages, content.synonyms, content.out_of_scope)
+    digest = content_hash(content.knowledge.passages, content.synonyms, content.out_of_scope, content.release_files)
     return manifest.index_version == index_version(digest, settings.model)
 
 
@@ -181,7 +184,7 @@ def serve(
         load_index(settings.index_dir, settings.model, read_manifest(settings.index_dir).dimension)
     except IndexRefused as error:
         fail(str(error))
-    problems = check_safety_files(settings.knowledge_dir / SAFETY_FOLDER)
+    problems = check_safety_files(settings.index_dir / SAFETY_FOLDER)
     if problems:
         fail("the crisis lists have problems:\n" + "\n".join(problems))
     options: dict[str, Any] = {
@@ -203,19 +206,61 @@ def serve(
 
 @app.command(name="eval")
 def eval_command(
-    file: Annotated[Path, typer.Argument(help="An evaluation file (DESIGN.md format).")],
+    paths: Annotated[list[Path], typer.Argument(help="Evaluation files or folders of them (DESIGN.md format).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    misses: Annotated[bool, typer.Option("--misses", help="With several files, list the misses too.")] = False,
 ) -> None:
-    """Recall@1, recall@3, MRR@10 (as /api/search ranks), fallback and crisis rates, and the misses."""
+    """Recall@1, recall@3, MRR@10 (as /api/search ranks), fallback and crisis rates, and the misses.
+
+    With several files (or a folder), one row a file and a total over all their questions."""
     try:
-        data = read_eval_file(file)
+        files = eval_files(paths)
+        data = {f"{path.parent.name}/{path.name}": read_eval_file(path) for path in files}
     except EvalFileError as error:
         fail(str(error), 2)
-    report = evaluate(load_assistant(Settings()), data)
+    assistant = load_assistant(Settings())
+    reports = {name: evaluate(assistant, items) for name, items in data.items()}
+    total = Report()
+    for report in reports.values():
+        total.merge(report)
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        every = total.as_dict() if len(files) == 1 else {n: r.as_dict() for n, r in {**reports, "total": total}.items()}
+        typer.echo(json.dumps(every, indent=2))
+    elif len(files) == 1:
+        typer.echo("\n".join(total.lines()))
     else:
-        typer.echo("\n".join(report.lines()))
+        typer.echo("\n".join(table({**reports, "total": total})))
+        if misses:
+            typer.echo("\n".join(total.lines()[len(total.figures) + 1 :]))
+
+
+@app.command()
+def calibrate(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Labelled evaluation files or folders (default: tests/data/eval).")
+    ] = None,
+    keep: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="The share of in_scope questions that must stay answered.")
+    ] = 0.98,
+) -> None:
+    """Fit the scope model on labelled questions and write knowledge/scope-calibration.yaml for review."""
+    from bot.calibration import calibrate as fit_scope
+    from bot.embedding import SentenceTransformerEmbedder
+    from bot.scope import CALIBRATION_FILE, write_calibration
+
+    settings = Settings()
+    content = read_content(settings.knowledge_dir)
+    content = replace(content, problems=tuple(p for p in content.problems if not p.path.endswith(CALIBRATION_FILE)))
+    try:
+        result = fit_scope(content, SentenceTransformerEmbedder(settings.model), paths or [DEFAULT_EVAL_DIR], keep)
+    except ContentError as error:
+        fail(f"{len(error.problems)} error(s) in the knowledge files; run 'faqbot check'")
+    except (EvalFileError, ValueError) as error:
+        fail(str(error), 2)
+    target = settings.knowledge_dir / CALIBRATION_FILE
+    write_calibration(target, result.model, result.summary)
+    typer.echo("\n".join(result.summary))
+    typer.echo(f"wrote {target}: review it, then 'faqbot build'")
 
 
 @app.command()

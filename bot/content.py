@@ -7,19 +7,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.embedding import Embedder
-from bot.index import Manifest, build_index
+from bot.index import Manifest, build_index, content_hash
 from bot.knowledge import KnowledgeBase, Problem, display_path, load_knowledge
-from bot.query import OUT_OF_SCOPE_FILE, SYNONYMS_FILE, load_out_of_scope, load_synonyms
+from bot.query import OUT_OF_SCOPE_FILE, SYNONYMS_FILE, OutOfScope, load_out_of_scope, load_synonyms
 from bot.safety import check_safety_files
+from bot.scope import CALIBRATION_FILE, read_calibration
 
-SAFETY_FOLDER = "safety"
+SAFETY_FOLDER = "safety"  # the crisis lists, in the knowledge folder and in the index built from it
 
 
 @dataclass(frozen=True)
 class Content:
     knowledge: KnowledgeBase
     synonyms: dict[str, list[str]]
-    out_of_scope: list[str]
+    out_of_scope: list[OutOfScope]
+    release_files: dict[str, bytes]  # the scope calibration and the crisis lists, shipped in the index
     problems: tuple[Problem, ...]
 
     @property
@@ -37,8 +39,29 @@ def read_content(knowledge_dir: Path, today: dt.date | None = None, stale_after_
         Problem(display_path(Path(p.path)), p.line, p.message, p.severity) for p in (*synonym_problems, *scope_problems)
     ]
     safety = [Problem(*_split(line)) for line in check_safety_files(knowledge_dir / SAFETY_FOLDER)]
-    problems = (*knowledge.problems, *stale, *list_problems, *safety)
-    return Content(knowledge, synonyms, out_of_scope, problems)
+    fitted_on = content_hash(knowledge.passages, synonyms, out_of_scope)
+    scope = calibration_problems(knowledge_dir / CALIBRATION_FILE, fitted_on)
+    problems = (*knowledge.problems, *stale, *list_problems, *safety, *scope)
+    return Content(knowledge, synonyms, out_of_scope, release_files(knowledge_dir), problems)
+
+
+def release_files(knowledge_dir: Path) -> dict[str, bytes]:
+    """The files the index carries besides the passages, by their name inside the index folder."""
+    names = [
+        CALIBRATION_FILE,
+        *(f"{SAFETY_FOLDER}/{p.name}" for p in sorted((knowledge_dir / SAFETY_FOLDER).glob("*.yaml"))),
+    ]
+    return {name: (knowledge_dir / name).read_bytes() for name in names if (knowledge_dir / name).is_file()}
+
+
+def calibration_problems(path: Path, fitted_on: str) -> list[Problem]:
+    """The scope calibration must be readable; a warning when the knowledge has changed since it was fitted."""
+    model, problems = read_calibration(path)
+    shown = [Problem(display_path(Path(p.path)), p.line, p.message, p.severity) for p in problems]
+    if model is not None and model.fitted_on != fitted_on:
+        message = "the scope calibration was fitted on other content: run 'faqbot calibrate' and review it"
+        shown.append(Problem(display_path(path), 1, message, "warning"))
+    return shown
 
 
 def is_stale(reviewed_on: dt.date | None, today: dt.date, stale_after_days: int) -> bool:
@@ -77,7 +100,13 @@ def build_from(content: Content, index_dir: Path, embedder: Embedder, progress: 
     if content.errors:
         raise ContentError(content.errors)
     return build_index(
-        content.knowledge, index_dir, embedder, content.synonyms, content.out_of_scope, progress=progress
+        content.knowledge,
+        index_dir,
+        embedder,
+        content.synonyms,
+        content.out_of_scope,
+        content.release_files,
+        progress=progress,
     )
 
 

@@ -12,6 +12,17 @@ from bot.assistant import Assistant
 from bot.query import QUOTES
 
 RANK_DEPTH = 10
+# Each figure, and the list whose count it is a share of.
+FIGURES = {
+    "recall@1": "in_scope",
+    "recall@3": "in_scope",
+    "mrr@10": "in_scope",
+    "in_scope answered": "in_scope",
+    "off_topic refused": "off_topic",
+    "not_covered refused": "not_covered",
+    "crisis recall": "crisis",
+    "crisis false alarms": "not_crisis",
+}
 
 
 class EvalFileError(ValueError):
@@ -32,8 +43,23 @@ class Miss:
 @dataclass
 class Report:
     counts: dict[str, int] = field(default_factory=dict)
-    figures: dict[str, float] = field(default_factory=dict)
+    sums: dict[str, float] = field(default_factory=dict)  # each figure's numerator, over its list's count
     misses: list[Miss] = field(default_factory=list)
+
+    @property
+    def figures(self) -> dict[str, float]:
+        return {name: total / self.counts[FIGURES[name]] for name, total in self.sums.items()}
+
+    def add(self, name: str, total: float) -> None:
+        self.sums[name] = self.sums.get(name, 0.0) + total
+
+    def merge(self, other: Report) -> None:
+        """Add another file's questions, so that figures are over all of them."""
+        for list_name, count in other.counts.items():
+            self.counts[list_name] = self.counts.get(list_name, 0) + count
+        for name, total in other.sums.items():
+            self.add(name, total)
+        self.misses.extend(other.misses)
 
     def as_dict(self) -> dict[str, Any]:
         return {"counts": self.counts, "figures": self.figures, "misses": [asdict(m) for m in self.misses]}
@@ -96,12 +122,8 @@ def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
             answered += reply.matched
             if not reply.matched:
                 report.misses.append(Miss("in_scope unanswered", item["q"], "crisis" if reply.crisis else "fallback"))
-        total = len(in_scope)
-        report.counts["in_scope"] = total
-        report.figures["recall@1"] = hits1 / total
-        report.figures["recall@3"] = hits3 / total
-        report.figures["mrr@10"] = reciprocal / total
-        report.figures["in_scope answered"] = answered / total
+        report.counts["in_scope"] = len(in_scope)
+        report.sums.update({"recall@1": hits1, "recall@3": hits3, "mrr@10": reciprocal, "in_scope answered": answered})
     for name in ("off_topic", "not_covered"):
         items = data.get(name) or []
         if items:
@@ -112,7 +134,7 @@ def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
                 if reply.matched:
                     report.misses.append(Miss(name, question, f"answered with {reply.answers[0].passage.id}"))
             report.counts[name] = len(items)
-            report.figures[f"{name} refused"] = refused / len(items)
+            report.sums[f"{name} refused"] = refused
     for name, want_crisis in (("crisis", True), ("not_crisis", False)):
         items = data.get(name) or []
         if items:
@@ -123,6 +145,48 @@ def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
                 if reply.crisis != want_crisis:
                     report.misses.append(Miss(name, message, "crisis" if reply.crisis else "no crisis"))
             report.counts[name] = len(items)
-            label = "crisis recall" if want_crisis else "crisis false alarms"
-            report.figures[label] = flagged / len(items)
+            report.sums["crisis recall" if want_crisis else "crisis false alarms"] = flagged
     return report
+
+
+def eval_files(paths: list[Path]) -> list[Path]:
+    """The evaluation files named, a folder standing for the YAML files in it."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"}))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise EvalFileError(f"{path}: no such file or folder")
+    if not found:
+        raise EvalFileError(f"no evaluation files in {', '.join(map(str, paths))}")
+    return found
+
+
+# Short column names for the table of several files.
+_COLUMNS = {
+    "recall@1": "r@1",
+    "recall@3": "r@3",
+    "mrr@10": "mrr@10",
+    "in_scope answered": "answered",
+    "off_topic refused": "off-topic ref.",
+    "not_covered refused": "not-covered ref.",
+    "crisis recall": "crisis recall",
+    "crisis false alarms": "false alarms",
+}
+
+
+def table(reports: dict[str, Report]) -> list[str]:
+    """One row a file and a total: each figure, with the number of questions behind it."""
+    width = max(len(name) for name in reports)
+    header = f"{'file':<{width}}  " + "  ".join(f"{label:>16}" for label in _COLUMNS.values())
+    rows = [header]
+    for name, report in reports.items():
+        cells = []
+        for figure in _COLUMNS:
+            value = report.figures.get(figure)
+            count = report.counts.get(FIGURES[figure], 0)
+            cells.append(f"{value:.3f} ({count})" if value is not None else "-")
+        rows.append(f"{name:<{width}}  " + "  ".join(f"{cell:>16}" for cell in cells))
+    return rows

@@ -1,5 +1,9 @@
 """The built index: a FAISS file, the passages and a manifest, written atomically and checked on load.
 
+The index is a whole release: besides what retrieval needs it carries the files that steer the
+replies (the scope calibration and the crisis lists), so the index version covers them and a reload
+can never pair new passages with old safety lists.
+
 Every file the build writes is listed in the manifest with its size and SHA-256, and loading checks
 them before FAISS reads anything: FAISS can abort the whole process on a damaged file.
 """
@@ -12,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,8 @@ from tqdm import tqdm
 
 from bot.embedding import Embedder, Vectors
 from bot.knowledge import KnowledgeBase, Passage
+from bot.query import OutOfScope
+from bot.scope import CALIBRATION_FILE, ScopeModel, read_calibration
 
 INDEX_FILE = "vectors.faiss"
 PASSAGES_FILE = "passages.json"
@@ -72,8 +78,10 @@ class LoadedIndex:
     owners: NDArray[np.int64]
     vectors: faiss.Index
     synonyms: dict[str, list[str]]
-    out_of_scope: tuple[str, ...]  # questions the knowledge does not answer
+    out_of_scope: tuple[OutOfScope, ...]  # questions the knowledge does not answer
     out_of_scope_vectors: faiss.Index
+    scope_model: ScopeModel
+    folder: Path  # where the release's other files (the crisis lists) are read from
 
     @property
     def version(self) -> str:
@@ -85,14 +93,22 @@ def embedding_texts(passage: Passage) -> list[str]:
     return [f"{passage.section}. {passage.text}", *passage.questions]
 
 
-def content_hash(passages: Iterable[Passage], synonyms: dict[str, list[str]], out_of_scope: Iterable[str] = ()) -> str:
-    """A hash of everything that is served or steers retrieval: passages, synonyms, out-of-scope examples."""
+def content_hash(
+    passages: Iterable[Passage],
+    synonyms: dict[str, list[str]],
+    out_of_scope: Iterable[OutOfScope] = (),
+    release_files: Mapping[str, bytes] | None = None,
+) -> str:
+    """A hash of everything that is served or steers a reply: passages, synonyms, out-of-scope examples,
+    and the release's other files (the scope calibration, the crisis lists) by name and content."""
     digest = hashlib.sha256(RECIPE.encode())
     for passage in passages:
         record = [passage.id, passage.title, passage.section, passage.text, list(passage.questions)]
         digest.update(json.dumps(record, ensure_ascii=False).encode())
     digest.update(json.dumps(synonyms, ensure_ascii=False, sort_keys=True).encode())
-    digest.update(json.dumps(list(out_of_scope), ensure_ascii=False).encode())
+    digest.update(json.dumps([[o.topic, o.question] for o in out_of_scope], ensure_ascii=False).encode())
+    for name, data in sorted((release_files or {}).items()):
+        digest.update(f"\n{name}\n{hashlib.sha256(data).hexdigest()}".encode())
     return digest.hexdigest()
 
 
@@ -124,7 +140,8 @@ def build_index(
     index_dir: Path,
     embedder: Embedder,
     synonyms: dict[str, list[str]],
-    out_of_scope: list[str],
+    out_of_scope: list[OutOfScope],
+    release_files: Mapping[str, bytes],
     progress: bool = False,
 ) -> Manifest:
     """Embed the approved passages and write ``index_dir`` whole, or not at all."""
@@ -142,10 +159,10 @@ def build_index(
     vectors = np.vstack(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
     index, kind = make_faiss_index(vectors)
 
-    digest = content_hash(passages, synonyms, out_of_scope)
+    digest = content_hash(passages, synonyms, out_of_scope, release_files)
     scope_index = faiss.IndexFlatIP(embedder.dimension)
     if out_of_scope:
-        scope_index.add(embedder.embed(out_of_scope))
+        scope_index.add(embedder.embed([o.question for o in out_of_scope]))
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-", dir=index_dir.parent))
     try:
@@ -154,7 +171,11 @@ def build_index(
         (staging / PASSAGES_FILE).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
         (staging / SYNONYMS_FILE).write_text(json.dumps(synonyms, ensure_ascii=False, indent=1), encoding="utf-8")
         faiss.write_index(scope_index, str(staging / OUT_OF_SCOPE_FILE))
-        (staging / OUT_OF_SCOPE_TEXTS).write_text(json.dumps(out_of_scope, ensure_ascii=False, indent=1), "utf-8")
+        scope_records = [asdict(o) for o in out_of_scope]
+        (staging / OUT_OF_SCOPE_TEXTS).write_text(json.dumps(scope_records, ensure_ascii=False, indent=1), "utf-8")
+        for name, data in release_files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)
         (staging / README_FILE).write_text(README_TEXT, encoding="utf-8")
         manifest = Manifest(
             model=embedder.model_id,
@@ -166,7 +187,7 @@ def build_index(
             index_version=index_version(digest, embedder.model_id),
             index_type=kind,
             recipe=RECIPE,
-            files={name: _file_digest(staging / name) for name in SERVED_FILES},
+            files={name: _file_digest(staging / name) for name in (*SERVED_FILES, *sorted(release_files))},
         )
         (staging / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2) + "\n", encoding="utf-8")
         _swap_in(staging, index_dir)
@@ -209,14 +230,16 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
         raise IndexRefused(f"index was built with model {manifest.model!r}, but the server uses {model!r}")
     if manifest.dimension != dimension:
         raise IndexRefused(f"index has dimension {manifest.dimension}, but the model gives {dimension}")
+    if not set(SERVED_FILES) <= set(manifest.files) or CALIBRATION_FILE not in manifest.files:
+        raise IndexRefused("the manifest does not list the index files")
     for name, expected in manifest.files.items():
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise IndexRefused(f"the manifest names a file outside the index: {name!r}")
         path = index_dir / name
         if not path.is_file():
             raise IndexRefused(f"{path} is missing")
         if _file_digest(path) != expected:
             raise IndexRefused(f"{path} does not match the manifest (changed or damaged)")
-    if set(manifest.files) != set(SERVED_FILES):
-        raise IndexRefused("the manifest does not list the index files")
     try:
         records = json.loads((index_dir / PASSAGES_FILE).read_text(encoding="utf-8"))
         passages = tuple(
@@ -225,7 +248,8 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
         )
         owners = np.asarray(records["owners"], dtype=np.int64)
         synonyms = json.loads((index_dir / SYNONYMS_FILE).read_text(encoding="utf-8"))
-        out_of_scope = tuple(json.loads((index_dir / OUT_OF_SCOPE_TEXTS).read_text(encoding="utf-8")))
+        scope_records = json.loads((index_dir / OUT_OF_SCOPE_TEXTS).read_text(encoding="utf-8"))
+        out_of_scope = tuple(OutOfScope(**record) for record in scope_records)
     except (ValueError, KeyError, TypeError) as error:
         raise IndexRefused(f"{index_dir / PASSAGES_FILE} is not valid: {error}") from error
     try:
@@ -241,9 +265,15 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
         raise IndexRefused(f"the FAISS file has dimension {vectors.d}, the model gives {dimension}")
     if len(owners) and (owners.min() < 0 or owners.max() >= len(passages)):
         raise IndexRefused("vectors point at passages that do not exist")
-    if content_hash(passages, synonyms, out_of_scope) != manifest.content_hash:
+    release_files = {name: (index_dir / name).read_bytes() for name in manifest.files if name not in SERVED_FILES}
+    if content_hash(passages, synonyms, out_of_scope, release_files) != manifest.content_hash:
         raise IndexRefused("the passages do not match the manifest's content hash")
+    scope_model, problems = read_calibration(index_dir / CALIBRATION_FILE)
+    if scope_model is None:
+        raise IndexRefused("; ".join(str(p) for p in problems))
     scope_vectors = faiss.read_index(str(index_dir / OUT_OF_SCOPE_FILE))
     if scope_vectors.ntotal != len(out_of_scope) or scope_vectors.d != dimension:
         raise IndexRefused("the out-of-scope vectors and their questions are out of step")
-    return LoadedIndex(manifest, passages, owners, vectors, synonyms, out_of_scope, scope_vectors)
+    return LoadedIndex(
+        manifest, passages, owners, vectors, synonyms, out_of_scope, scope_vectors, scope_model, index_dir
+    )

@@ -12,12 +12,15 @@ from pathlib import Path
 import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
+from wordfreq import zipf_frequency
 
 from bot.knowledge import Problem
 from bot.stop_words import ENGLISH_STOP_WORDS
 
 SYNONYMS_FILE = "synonyms.yaml"
 OUT_OF_SCOPE_FILE = "out-of-scope.yaml"
+# The out-of-scope topic of questions about the clinic itself: they get its contact details.
+CONTACT_TOPIC = "contact"
 WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
 # Words that say how someone asks, not what about: they carry no weight in keyword matching.
@@ -31,6 +34,9 @@ ASKING_WORDS = frozenset(
     """.split()
 )
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | ASKING_WORDS
+# A word at least this frequent in everyday English (wordfreq's Zipf scale: 3 is once a million words)
+# is a word, not a typo: "circuitous" is not "circuits" misspelt.
+REAL_WORD_ZIPF = 2.5
 
 
 def fold(text: str) -> str:
@@ -42,6 +48,14 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     return [w.replace("'", "") for w in WORD.findall(fold(text).replace("'", ""))]
+
+
+@dataclass(frozen=True)
+class OutOfScope:
+    """A question the knowledge does not answer, under its topic in ``knowledge/out-of-scope.yaml``."""
+
+    topic: str
+    question: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +90,8 @@ class QueryReader:
         """The knowledge base's word closest to a misspelt one, if any is close enough."""
         if word in self.vocabulary or word in self.dictionary or len(word) < 4 or word.isdigit():
             return None
+        if zipf_frequency(word, "en") >= REAL_WORD_ZIPF:
+            return None
         limit = 1 if len(word) < 9 else 2
         found = process.extractOne(word, self._choices, scorer=DamerauLevenshtein.distance, score_cutoff=limit)
         return found[0] if found else None
@@ -104,10 +120,10 @@ def load_synonyms(path: Path) -> tuple[dict[str, list[str]], list[Problem]]:
     return {key.casefold(): values for key, values in entries.items()}, problems
 
 
-def load_out_of_scope(path: Path) -> tuple[list[str], list[Problem]]:
+def load_out_of_scope(path: Path) -> tuple[list[OutOfScope], list[Problem]]:
     """Read the out-of-scope examples: ``topic:`` then a list of questions the knowledge does not answer."""
     entries, problems = read_lists(path, "each entry must be 'topic:' followed by a list of questions")
-    return [question for questions in entries.values() for question in questions], problems
+    return [OutOfScope(topic, question) for topic, questions in entries.items() for question in questions], problems
 
 
 def read_lists(path: Path, shape: str) -> tuple[dict[str, list[str]], list[Problem]]:

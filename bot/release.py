@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.assistant import Assistant, load_retriever
+from bot.assistant import Assistant, load_release
 from bot.index import MANIFEST_FILE, PASSAGES_FILE, IndexRefused, Manifest, read_manifest
 from bot.knowledge import Passage
 from bot.retrieval import Retriever
@@ -149,12 +149,12 @@ class Release:
         with self._lock:
             previous = self.assistant.retriever
             try:
-                retriever = load_retriever(self.assistant.settings, previous.embedder)
+                retriever, crisis = load_release(self.assistant.settings, previous.embedder)
             except (RuntimeError, ValueError, OSError, MemoryError) as error:
                 # Sizes and hashes matched, yet FAISS or numpy could not use the files.
                 raise IndexRefused(f"the index cannot be loaded: {error}") from error
             canary_search(retriever)
-            self.assistant.swap(retriever)
+            self.assistant.swap(retriever, crisis)
             freeze_loaded()
             manifest = retriever.index.manifest
             log.info("index %s is now served (was %s)", manifest.index_version, previous.version)

@@ -16,6 +16,7 @@ from bot.embedding import Embedder, Vectors
 from bot.index import LoadedIndex
 from bot.knowledge import Passage
 from bot.query import STOP_WORDS, Query, QueryReader
+from bot.scope import ScopeSignals, Vocabulary
 
 # The final score is DENSE_WEIGHT * cosine + LEXICAL_WEIGHT * bm25 / (bm25 + LEXICAL_HALF):
 # both parts are absolute, so the score means the same thing from one question to the next.
@@ -54,6 +55,7 @@ class Scope:
     known: float  # best cosine to a passage's text or one of its alternate questions
     unknown: float  # best cosine to an out-of-scope example question
     example: str | None  # that example
+    topic: str | None  # and its topic
 
 
 def exact_matrix(index: faiss.Index) -> NDArray[np.float32] | None:
@@ -96,6 +98,8 @@ class Retriever:
         self._bm25.index(_tokenize([_lexical_text(p) for p in index.passages]), show_progress=False)
         self._matrix = exact_matrix(index.vectors)
         self._every_row = np.arange(index.vectors.ntotal)
+        self.vocabulary = Vocabulary(index.passages, index.synonyms, reader)
+        self._row = {p.id: row for row, p in enumerate(index.passages)}
 
     @property
     def version(self) -> str:
@@ -134,11 +138,22 @@ class Retriever:
         known = -1.0
         if self.index.vectors.ntotal:
             known = float(np.max(self._nearest(vector, 1)[0]))
-        unknown, example = -1.0, None
-        if self.index.out_of_scope_vectors.ntotal:
-            similarity, row = self.index.out_of_scope_vectors.search(query, 1)
-            unknown, example = float(similarity[0][0]), self.index.out_of_scope[int(row[0][0])]
-        return Scope(known, unknown, example)
+        if not self.index.out_of_scope_vectors.ntotal:
+            return Scope(known, -1.0, None, None)
+        similarity, row = self.index.out_of_scope_vectors.search(query, 1)
+        nearest = self.index.out_of_scope[int(row[0][0])]
+        return Scope(known, float(similarity[0][0]), nearest.question, nearest.topic)
+
+    def signals(self, query: Query, ranking: list[Result], scope: Scope) -> ScopeSignals:
+        """What the scope model reads about a question, given its ranking and its ``scope``."""
+        best = ranking[0] if ranking else None
+        row = self._row[best.passage.id] if best else None
+        score, lexical = (best.score, best.lexical) if best else (-1.0, 0.0)
+        return self.vocabulary.signals(query.text, row, score, lexical, scope.known, scope.unknown)
+
+    def covered(self, query: Query, ranking: list[Result], scope: Scope) -> bool:
+        """Whether the knowledge answers the question, as the release's calibrated scope model judges."""
+        return self.index.scope_model.covered(self.signals(query, ranking, scope))
 
     def lexical_scores(self, query: Query) -> NDArray[np.float32]:
         count = len(self.index.passages)

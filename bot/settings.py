@@ -51,8 +51,6 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     admin_token: str | None = None
     database: str = f"sqlite:///{PROJECT_ROOT / 'data' / 'faqbot.sqlite3'}"
-    match_threshold: float = Field(default=0.2, ge=-1.0, le=1.0)
-    out_of_scope_margin: float = Field(default=0.1, ge=-1.0, le=1.0)
     contact_name: str = "The Haven Detox-New Jersey"
     contact_phone: str = "(856) 666-2441"
     rate_limit: Rate = "30/minute"

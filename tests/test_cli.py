@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 from bot.cli import app
 from bot.index import MANIFEST_FILE
 from bot.knowledge import display_path
+from bot.scope import CALIBRATION_FILE
 from bot.settings import PROJECT_ROOT
 
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
@@ -62,9 +63,10 @@ def assert_clean_error(result: Result, code: int) -> str:
 
 
 def knowledge_folder(tmp_path: Path, document: str, synonyms: str | None = None) -> Path:
-    """A knowledge folder with one document, optional synonyms and the project's safety files."""
+    """A knowledge folder with one document, optional synonyms, the project's safety files and calibration."""
     folder = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE / "safety", folder / "safety")
+    shutil.copyfile(KNOWLEDGE / CALIBRATION_FILE, folder / CALIBRATION_FILE)
     (folder / "doc.md").write_text(document, encoding="utf-8")
     if synonyms is not None:
         (folder / "synonyms.yaml").write_text(synonyms, encoding="utf-8")
@@ -238,6 +240,23 @@ def test_eval_json_computes_the_figures_exactly(index_dir: Path, tmp_path: Path)
     misses = [m for m in report["misses"] if m["kind"] == "in_scope"]
     assert [m["question"] for m in misses] == ["What are the side effects?"]
     assert misses[0]["got"].startswith("rank >10")
+
+
+def test_eval_of_a_folder_prints_a_row_per_file_and_a_total(index_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "sets"
+    folder.mkdir()
+    (folder / "assistant.yaml").write_text("off_topic: [order a pizza for tonight, how tall is Mount Everest]\n")
+    (folder / "mixed.yaml").write_text(
+        "off_topic: [what time is it in Tokyo]\ncrisis: [I want to kill myself tonight]\n", encoding="utf-8"
+    )
+    result = run(["eval", str(folder)], index_dir)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:]}
+    assert list(rows) == ["sets/assistant.yaml", "sets/mixed.yaml", "total"]
+    # Columns: r@1 r@3 mrr answered off-topic not-covered crisis false-alarms; "-" where a file has no such list.
+    assert rows["sets/assistant.yaml"][4:6] == ["1.000", "(2)"]
+    assert rows["total"][4:6] == ["1.000", "(3)"]
+    assert rows["total"][-3:-1] == ["1.000", "(1)"]
 
 
 @pytest.mark.parametrize(

@@ -96,13 +96,13 @@ def test_a_failing_build_leaves_the_old_index_intact(
 ) -> None:
     target = tmp_path / "index"
     shutil.copytree(index_dir, target)
-    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     document = knowledge_copy / "ketamine-therapy.md"
     document.write_text(document.read_text(encoding="utf-8").replace("nausea", "queasiness"), encoding="utf-8")
 
     with pytest.raises(RuntimeError, match="out of memory"):
         build(knowledge_copy, target, BreaksMidway(embedder))
-    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "knowledge"]  # no half-built folder left
     assert load(target, embedder).version == manifest_of(index_dir)["index_version"]
 
@@ -110,7 +110,7 @@ def test_a_failing_build_leaves_the_old_index_intact(
     document.write_text(document.read_text(encoding="utf-8").replace("status: approved", "status: maybe"))
     with pytest.raises(ContentError, match="status must be"):
         build(knowledge_copy, target, embedder)
-    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
 
 
 def test_a_rebuild_replaces_the_index_whole(

@@ -177,11 +177,11 @@ def test_editor_loop(tmp_path: Path, knowledge_copy: Path, served: Path, embedde
         assert reply["answers"][0]["id"] == "aftercare#getting-home-after-an-infusion-1"
 
         # 8. Personal data planted in questions never reaches disk.
-        planted = "My name is Jane Doe (jane.doe@example.com), where do I park at your garage?"
+        planted = "My name is Zelphine Quorra (zelphine.quorra@example.com), where do I park at your garage?"
         assert http.post("/api/chat", json={"message": planted}).json()["matched"] is False
     for path in (p for p in tmp_path.rglob("*") if p.is_file()):
         content = path.read_bytes().lower()
-        assert b"jane" not in content, path
+        assert b"zelphine" not in content, path
 
 
 def rewrite_passages(index: Path, change: object) -> None:

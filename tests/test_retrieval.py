@@ -98,7 +98,6 @@ def test_chat_answers_at_most_three_matched_or_none(assistant: Assistant) -> Non
     reply = assistant.chat("What are the short-term side effects of ketamine?")
     assert reply.matched
     assert 1 <= len(reply.answers) <= 3
-    assert reply.answers[0].score >= assistant.settings.match_threshold
     off_topic = assistant.chat("What is the weather in Paris tomorrow?")
     assert not off_topic.matched
     assert off_topic.answers == ()

@@ -30,11 +30,11 @@ def test_the_readme_documents_no_setting_that_does_not_exist() -> None:
 def test_settings_come_from_faqbot_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FAQBOT_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("FAQBOT_KNOWLEDGE_DIR", str(tmp_path / "knowledge"))
-    monkeypatch.setenv("FAQBOT_MATCH_THRESHOLD", "0.5")
+    monkeypatch.setenv("FAQBOT_CONTACT_PHONE", "(555) 010-0199")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.index_dir == tmp_path / "index"
     assert settings.knowledge_dir == tmp_path / "knowledge"
-    assert settings.match_threshold == 0.5
+    assert settings.contact_phone == "(555) 010-0199"
 
 
 def test_defaults_follow_the_design(monkeypatch: pytest.MonkeyPatch) -> None:

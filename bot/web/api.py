@@ -88,13 +88,13 @@ async def answer(assistant: Assistant, storage: Storage, replies: ReplyCache[Ans
     A repeat is answered on the event loop without leaving it; only a new question goes to a worker
     thread (whose encode joins the micro-batch). What a reply records is recorded every time.
     """
-    retriever = assistant.retriever  # one snapshot: the reply and its cache entry share a version
+    snapshot = assistant.snapshot  # the reply and its cache entry share a version
     key = normalise(message)
-    answered = replies.get(retriever.version, key)
+    answered = replies.get(snapshot.version, key)
     if answered is None:
-        reply = await run_in_threadpool(assistant.chat, message, retriever=retriever)
+        reply = await run_in_threadpool(assistant.chat, message, snapshot=snapshot)
         answered = Answered(reply, ChatResponse.of(reply).model_dump_json().encode())
-        replies.put(retriever.version, key, answered)
+        replies.put(snapshot.version, key, answered)
     await record(storage, answered.reply, message)
     return answered
 

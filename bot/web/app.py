@@ -14,15 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from bot import __version__
-from bot.assistant import Assistant, load_retriever
+from bot.assistant import Assistant, load_release
 from bot.batching import MicroBatcher
 from bot.cache import ReplyCache
-from bot.content import SAFETY_FOLDER
 from bot.embedding import Embedder
 from bot.onnx_embedding import load_serving_embedder
 from bot.redaction import quiet_access_log
 from bot.release import freeze_loaded
-from bot.safety import CrisisDetector
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.web import admin, api, pages, security
@@ -35,9 +33,7 @@ def load_embedder(settings: Settings) -> Embedder:
 
 
 def load_assistant(settings: Settings, embedder: Embedder) -> Assistant:
-    retriever = load_retriever(settings, embedder)
-    crisis = CrisisDetector.load(settings.knowledge_dir / SAFETY_FOLDER, embedder)
-    return Assistant(settings, retriever, crisis)
+    return Assistant(settings, *load_release(settings, embedder))
 
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:

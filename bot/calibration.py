@@ -1,0 +1,93 @@
+"""``faqbot calibrate``: fit the scope model (bot/scope.py) on labelled evaluation files.
+
+The questions in the files' ``in_scope`` lists are covered; those in ``off_topic`` and ``not_covered``
+are not. The fit runs against an index built from the knowledge as it is now, and the file it writes
+says what it was fitted on and what it does there, including, for each list of uncovered questions,
+how much of it a model fitted without that list refuses: the figure that says whether the model
+carries over to questions of a kind it has never seen.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bot.assistant import load_retriever
+from bot.content import Content, build_from
+from bot.embedding import Embedder
+from bot.evaluation import eval_files, read_eval_file
+from bot.index import content_hash
+from bot.retrieval import Retriever
+from bot.scope import CALIBRATION_FILE, FEATURES, Example, ScopeModel, ScopeSignals, fit, write_calibration
+from bot.settings import Settings
+
+# Keep this share of the covered questions answered: a question the knowledge answers and the bot
+# refuses costs a visitor a phone call; one it answers wrongly shows a passage that does not fit.
+DEFAULT_KEEP = 0.98
+# A stand-in for the file being fitted, so that the index can be built before there is one.
+_NEUTRAL = ScopeModel(tuple(0.0 for _ in FEATURES), 0.0, 0.5)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    model: ScopeModel
+    summary: tuple[str, ...]
+
+
+def read_examples(paths: list[Path]) -> list[Example]:
+    examples = []
+    for path in eval_files(paths):
+        data = read_eval_file(path)
+        for name in ("in_scope", "off_topic", "not_covered"):
+            for item in data.get(name) or []:
+                text = item["q"] if name == "in_scope" else item
+                examples.append(Example(text, name == "in_scope", f"{path.name}:{name}"))
+    return examples
+
+
+def measure(retriever: Retriever, examples: list[Example]) -> list[ScopeSignals]:
+    """The signals of each example, read exactly as a visitor's question is."""
+    queries = [retriever.read(e.text) for e in examples]
+    vectors = retriever.embedder.embed(
+        [t for e, q in zip(examples, queries, strict=True) for t in (e.text, q.expanded)]
+    )
+    signals = []
+    for number, query in enumerate(queries):
+        typed, expanded = vectors[2 * number], vectors[2 * number + 1]
+        ranking = retriever.search(query, 1, expanded)
+        signals.append(retriever.signals(query, ranking, retriever.scope(typed)))
+    return signals
+
+
+def calibrate(content: Content, embedder: Embedder, paths: list[Path], keep: float = DEFAULT_KEEP) -> Calibration:
+    examples = read_examples(paths)
+    if not any(e.covered for e in examples) or all(e.covered for e in examples):
+        raise ValueError("calibration needs in_scope questions and off_topic or not_covered ones")
+    neutral = tempfile.NamedTemporaryFile(suffix=".yaml")  # noqa: SIM115 - written, then read by the build
+    with neutral, tempfile.TemporaryDirectory() as folder:
+        write_calibration(Path(neutral.name), _NEUTRAL, [])
+        files = {**content.release_files, CALIBRATION_FILE: Path(neutral.name).read_bytes()}
+        build_from(replace(content, release_files=files), Path(folder) / "index", embedder)
+        retriever = load_retriever(Settings(), embedder, Path(folder) / "index")
+        signals = measure(retriever, examples)
+    fitted = fit(signals, examples, keep)
+    fitted_on = content_hash(content.knowledge.passages, content.synonyms, content.out_of_scope)
+    model = replace(fitted, fitted_on=fitted_on)
+    return Calibration(model, tuple(_summary(model, signals, examples, keep)))
+
+
+def _summary(model: ScopeModel, signals: list[ScopeSignals], examples: list[Example], keep: float) -> list[str]:
+    lines = []
+    for group in dict.fromkeys(e.group for e in examples):
+        rows = [i for i, e in enumerate(examples) if e.group == group]
+        covered = examples[rows[0]].covered
+        share = sum(model.covered(signals[i]) == covered for i in rows) / len(rows)
+        line = f"{group}: {len(rows)} questions, {'answered' if covered else 'refused'} {share:.3f}"
+        if not covered:  # fitted without this list: how the model does on a kind of question it never saw
+            rest = [i for i, e in enumerate(examples) if e.group != group]
+            blind = fit([signals[i] for i in rest], [examples[i] for i in rest], keep)
+            held_out = sum(not blind.covered(signals[i]) for i in rows) / len(rows)
+            line += f" ({held_out:.3f} when left out of the fit)"
+        lines.append(line)
+    return lines
