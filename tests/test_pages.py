@@ -185,6 +185,24 @@ CONTRAST_JS = """
 """
 
 
+# Where an element is on screen, and whether the sticky question bar covers any of it.
+COVERED_JS = """
+(element) => {
+  const box = element.getBoundingClientRect();
+  const bar = document.getElementById("ask").getBoundingClientRect();
+  const inView = box.top >= 0 && box.bottom <= window.innerHeight;
+  const underBar = element.closest("#ask") === null && box.bottom > bar.top && box.top < bar.bottom;
+  return { inView, underBar };
+}
+"""
+
+
+def fully_shown(locator: Any) -> bool:
+    """Whether the element is inside the viewport and no part of it is under the sticky question bar."""
+    where = locator.evaluate(COVERED_JS)
+    return bool(where["inView"] and not where["underBar"])
+
+
 def visible_focus(page: Page) -> bool:
     """Whether the focused element draws a focus ring of at least 2px."""
     return bool(
@@ -291,20 +309,84 @@ def test_related_topics_are_other_sections_and_ask_about_them(browser: Browser, 
         assert labels[0] in followup.locator(".answer-section").all_text_contents()
 
 
+def focused_is(page: Page, locator: Any) -> bool:
+    return bool(locator.evaluate("(element) => element === document.activeElement"))
+
+
 @browser_test
-def test_feedback_buttons_store_the_vote(browser: Browser, site: Site) -> None:
+def test_one_vote_per_reply_keeps_the_focus_and_can_be_changed_once(browser: Browser, site: Site) -> None:
     storage = site.bot.app.state.storage
+
+    def counts(answer_id: str) -> tuple[int, int]:
+        rating = {r.answer_id: r for r in storage.ratings()}.get(answer_id)
+        return (rating.helpful, rating.unhelpful) if rating else (0, 0)
+
+    first_id = httpx.post(site.url + "/api/chat", json={"message": IN_SCOPE}).json()["answers"][0]["id"]
     with open_page(browser, site.url + "/", viewport=PHONE) as page:
         reply = ask(page, IN_SCOPE)
-        answer_id = reply.locator(".answer input[name=answer_id]").first.input_value()
-        before = {r.answer_id: r for r in storage.ratings()}.get(answer_id)
-        no = reply.locator(".answer").first.get_by_role("button", name="No")
-        no.click()
-        expect(reply.locator(".feedback-status").first).to_have_text("Thank you for telling us.")
+        # One question for the whole reply, however many passages it shows; it records the first.
+        expect(reply.locator(".feedback")).to_have_count(1)
+        expect(reply.get_by_text("Was this helpful?")).to_have_count(1)
+        assert reply.locator(".feedback input[name=answer_id]").input_value() == first_id
+        status = reply.locator(".feedback-status")
+        assert status.get_attribute("role") == "status"  # announced by screen readers
+        yes = reply.get_by_role("button", name="Yes")
+        no = reply.get_by_role("button", name="No")
+        helpful, unhelpful = counts(first_id)
+
+        no.focus()
+        page.keyboard.press("Enter")
+        expect(status).to_have_text("Thank you for telling us.")
         expect(no).to_have_attribute("aria-pressed", "true")
-        expect(no).to_be_disabled()
-        after = {r.answer_id: r for r in storage.ratings()}[answer_id]
-        assert after.unhelpful == (before.unhelpful if before else 0) + 1
+        expect(yes).to_have_attribute("aria-pressed", "false")
+        assert focused_is(page, no), "the focus left the button the visitor pressed"
+        assert counts(first_id) == (helpful, unhelpful + 1)
+
+        # Changed their mind: the second vote posts the other value, and the focus follows it.
+        page.keyboard.press("Shift+Tab")
+        assert focused_is(page, yes)
+        page.keyboard.press("Enter")
+        expect(status).to_have_text("Changed to “Yes”. Thank you for telling us.")
+        expect(yes).to_have_attribute("aria-pressed", "true")
+        expect(no).to_have_attribute("aria-pressed", "false")
+        assert focused_is(page, yes)
+        assert counts(first_id) == (helpful + 1, unhelpful + 1)
+
+        # Only once: a third press records nothing and says nothing new.
+        expect(no).to_be_disabled()  # aria-disabled: it keeps its place in the Tab order
+        page.keyboard.press("Tab")
+        assert focused_is(page, no)
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(300)
+        expect(yes).to_have_attribute("aria-pressed", "true")
+        expect(status).to_have_text("Changed to “Yes”. Thank you for telling us.")
+        assert counts(first_id) == (helpful + 1, unhelpful + 1)
+
+
+@browser_test
+def test_a_focused_element_is_never_hidden_under_the_question_bar(browser: Browser, site: Site) -> None:
+    with open_page(browser, site.url + "/", viewport=PHONE, reduced_motion="reduce") as page:
+        reply = ask(page, IN_SCOPE)
+        last_topic = reply.locator(".related button").last
+        expect(last_topic).to_be_visible()
+        # Scroll so the last related topic sits under the sticky bar, as it does after a short reply,
+        # then Shift+Tab from the question box to it.
+        page.evaluate(
+            """(topic) => {
+              const bar = document.getElementById("ask").getBoundingClientRect();
+              window.scrollBy(0, topic.getBoundingClientRect().top - bar.top + 10);
+            }""",
+            last_topic.element_handle(),
+        )
+        assert not fully_shown(last_topic)
+        page.locator("#message").focus()
+        page.keyboard.press("Shift+Tab")
+        assert focused_is(page, last_topic)
+        assert fully_shown(last_topic), "the focused topic is hidden under the question bar"
+        # And on up through the reply: every stop is in full view.
+        for _ in range(6):
+            page.keyboard.press("Shift+Tab")
+            assert fully_shown(page.locator(":focus")), page.locator(":focus").evaluate("e => e.outerHTML")
 
 
 @browser_test
@@ -361,8 +443,9 @@ def test_without_javascript_the_form_posts_and_the_server_renders_the_answer(bro
         reply.locator(".related button").first.click()
         expect(page.locator("#conversation .reply .answer-section").filter(has_text=label or "?")).not_to_have_count(0)
 
-        # And so does feedback.
-        page.locator(".answer").first.get_by_role("button", name="Yes").click()
+        # And so does feedback: one question for the reply.
+        expect(reply.locator(".feedback")).to_have_count(1)
+        reply.get_by_role("button", name="Yes").click()
         expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
 
         page.goto(site.url + "/")

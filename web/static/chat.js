@@ -13,6 +13,11 @@
   if (!conversation || !form || !input || !pending) return;
 
   const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  // The question bar is sticky: the page keeps that much room below whatever has the focus
+  // (scroll-padding-bottom in site.css), so that Tab never lands on something hidden under it.
+  const measureBar = () => root.style.setProperty("--ask-height", form.offsetHeight + "px");
+  measureBar();
+  if (window.ResizeObserver) new ResizeObserver(measureBar).observe(form);
   let busy = false;
   let crisisCount = 0;
 
@@ -49,7 +54,12 @@
     setText(element, ".answer-section", answer.section);
     element.dataset.title = answer.title;
     setText(element, ".answer-text", answer.text);
-    element.querySelector("input[name=answer_id]").value = answer.id;
+    return element;
+  }
+
+  function feedbackPiece(answerId) {
+    const element = piece("tpl-feedback");
+    element.elements.answer_id.value = answerId;
     return element;
   }
 
@@ -89,6 +99,8 @@
     } else {
       reply.insertBefore(piece("tpl-intro"), disclaimer);
       for (const answer of data.answers) reply.insertBefore(answerPiece(answer), disclaimer);
+      // One vote for the whole reply; it records the first passage, the one the reply leads with.
+      if (data.answers.length) reply.appendChild(feedbackPiece(data.answers[0].id));
     }
     if (topics.length) reply.appendChild(relatedPiece(topics));
     return reply;
@@ -141,19 +153,32 @@
     reveal(reply.querySelector(".crisis") || exchange);
   }
 
+  // A vote can be changed once: the second replaces the first (it posts the other value). The
+  // buttons are never disabled, as a disabled button would drop the keyboard focus to <body>.
+  const MAX_VOTES = 2;
+
   async function vote(feedback, button) {
-    const buttons = feedback.querySelectorAll("button.vote");
+    const buttons = Array.from(feedback.querySelectorAll("button.vote"));
     const status = feedback.querySelector(".feedback-status");
+    const votes = Number(feedback.dataset.votes || 0);
+    if (feedback.dataset.sending || button.getAttribute("aria-pressed") === "true" || votes >= MAX_VOTES) return;
     const helpful = button.value === "true";
-    for (const each of buttons) each.disabled = true;
+    feedback.dataset.sending = "true";
     try {
       const response = await postJson("/api/feedback", { answer_id: feedback.elements.answer_id.value, helpful });
       if (response.status !== 204) throw new Error(String(response.status));
-      button.setAttribute("aria-pressed", "true");
-      status.textContent = "Thank you for telling us.";
+      feedback.dataset.votes = String(votes + 1);
+      for (const each of buttons) each.setAttribute("aria-pressed", each === button ? "true" : "false");
+      if (votes + 1 >= MAX_VOTES) {
+        for (const each of buttons) each.setAttribute("aria-disabled", "true");
+        status.textContent = "Changed to “" + (helpful ? "Yes" : "No") + "”. Thank you for telling us.";
+      } else {
+        status.textContent = "Thank you for telling us.";
+      }
     } catch {
-      for (const each of buttons) each.disabled = false;
       status.textContent = "Sorry, that did not go through. Please try again.";
+    } finally {
+      delete feedback.dataset.sending;
     }
   }
 
