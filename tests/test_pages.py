@@ -221,16 +221,8 @@ def test_on_a_phone_a_question_and_enter_show_the_passage_and_the_disclaimer(bro
     with open_page(
         browser, site.url + "/", viewport=PHONE, device_scale_factor=2, reduced_motion="reduce", has_touch=True
     ) as page:
-        # The disclaimer and the note about the assistant are there before anything is asked.
-        expect(page.locator("#disclaimer")).to_have_text(DISCLAIMER)
-        expect(page.locator("#disclaimer")).to_be_in_viewport()
-        expect(page.locator(".about")).to_contain_text("not a person")
-        expect(page.locator(".about")).to_contain_text("medical advice")
-        expect(page.get_by_label("Your question")).to_be_visible()
         log = page.locator("#conversation")
         assert log.get_attribute("aria-live") == "polite"
-        screenshot(page, "visitor-start.png")
-
         reply = ask(page, IN_SCOPE)
         first = reply.locator(".answer").first
         expect(first.locator(".answer-section")).to_have_text("Short-Term Side Effects")
@@ -245,6 +237,31 @@ def test_on_a_phone_a_question_and_enter_show_the_passage_and_the_disclaimer(bro
         reply.scroll_into_view_if_needed()
         page.evaluate("() => window.scrollTo(0, document.querySelector('.exchange:last-child').offsetTop - 8)")
         screenshot(page, "visitor.png")
+
+
+@browser_test
+def test_on_a_phone_the_first_screen_shows_the_disclaimer_the_box_and_every_starter(
+    browser: Browser, site: Site
+) -> None:
+    with open_page(
+        browser, site.url + "/", viewport=PHONE, device_scale_factor=2, reduced_motion="reduce", has_touch=True
+    ) as page:
+        expect(page.locator("#disclaimer")).to_have_text(DISCLAIMER)
+        assert fully_shown(page.locator("#disclaimer"))
+        assert fully_shown(page.get_by_label("Your question"))
+        starters = page.locator(".starters button")
+        assert starters.all_text_contents() == site.settings.starter_questions
+        for starter in starters.all():
+            assert fully_shown(starter), f"{starter.text_content()!r} is off screen or under the question bar"
+        screenshot(page, "visitor-start.png")
+
+        # What the assistant is, one tap away.
+        about = page.locator(".about-more")
+        expect(about.get_by_text("not a person")).to_be_hidden()
+        about.get_by_text("About this assistant").tap()
+        expect(about.get_by_text("not a person")).to_be_visible()
+        expect(about).to_contain_text("does not give medical advice")
+        expect(about.locator(f'a[href="{site.settings.contact_tel}"]')).to_be_visible()
 
 
 @browser_test
@@ -418,7 +435,11 @@ def test_the_chat_works_from_the_keyboard_alone_with_a_visible_focus(browser: Br
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_text_contrast_passes_wcag_aa(browser: Browser, site: Site, scheme: str) -> None:
     with open_page(browser, site.url + "/", viewport=PHONE, color_scheme=scheme) as page:
-        ask(page, IN_SCOPE)
+        page.get_by_text("About this assistant").click()
+        answered = ask(page, IN_SCOPE)
+        answered.get_by_role("button", name="No").click()
+        answered.get_by_role("button", name="Yes").click()  # both votes used: "No" is drawn as locked
+        expect(answered.locator(".feedback-status")).to_contain_text("Changed")
         ask(page, NOT_COVERED)
         ask(page, CRISIS)
         assert page.evaluate(CONTRAST_JS) == []
