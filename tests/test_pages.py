@@ -283,8 +283,12 @@ def test_a_question_without_a_vetted_answer_shows_the_fallback_and_a_phone_link(
         expect(call).to_contain_text(site.settings.contact_phone)
         assert site.settings.contact_tel == "tel:+18566662441"
         expect(reply.locator(".answer")).to_have_count(0)
+        expect(reply.locator(".feedback")).to_have_count(0)  # nothing was shown to rate
         expect(reply.locator(".reply-disclaimer")).to_have_text(DISCLAIMER)
-        expect(reply.locator(".related")).to_have_count(0)
+        # Nearby topics too, so that a phone number is not all the visitor is left with.
+        topics = reply.locator(".related button")
+        expect(topics.first).to_be_visible()
+        assert 1 <= topics.count() <= 3
 
 
 @browser_test

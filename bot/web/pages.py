@@ -90,7 +90,8 @@ async def _chat_page(request: Request, *, embed: bool, message: str | None = Non
             # The API's own function, so that a posted form and /api/chat record the same things.
             state = request.app.state
             reply = (await api.answer(assistant, state.storage, state.replies, text)).reply
-            topics = topics_below(reply.ranking, assistant.retriever.index.passages) if reply.matched else []
+            # A fallback offers nearby topics too, so that a phone number is not all the visitor gets.
+            topics = [] if reply.crisis else topics_below(reply.ranking, assistant.retriever.index.passages)
             context["exchange"] = Exchange(text, ChatResponse.of(reply), topics)
     return templates.TemplateResponse(request, "chat.html", context, status_code=status)
 

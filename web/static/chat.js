@@ -140,7 +140,8 @@
       if (!response.ok || !data) {
         reply = errorPiece(problem(response.status, data));
       } else {
-        const topics = data.matched ? await relatedTopics(message) : [];
+        // A fallback offers topics too, so that a phone number is not all the visitor gets.
+        const topics = data.crisis ? [] : await relatedTopics(message);
         reply = replyPiece(data, topics);
       }
     } catch {
