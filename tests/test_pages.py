@@ -450,6 +450,8 @@ def test_text_contrast_passes_wcag_aa(browser: Browser, site: Site, scheme: str)
     with open_page(browser, site.url + "/staff?q=dizzy", viewport=DESKTOP, color_scheme=scheme) as page:
         page.locator(".result").first.focus()
         assert page.evaluate(CONTRAST_JS) == []
+        page.get_by_text("Read this with every answer").click()  # folded, it shows a note instead
+        assert page.evaluate(CONTRAST_JS) == []
 
 
 @browser_test
@@ -596,6 +598,39 @@ def test_staff_copy_button_and_slash_shortcut(browser: Browser, site: Site) -> N
         page.keyboard.press("/")
         expect(page.locator("#q")).to_be_focused()
         expect(page.locator("#q")).to_have_value("ketamine nasal spray")  # the "/" is not typed in
+
+
+@browser_test
+def test_staff_can_fold_the_disclaimer_to_fit_more_and_copy_still_includes_it(browser: Browser, site: Site) -> None:
+    with open_page(
+        browser,
+        site.url + "/staff?q=how+long+does+treatment+take",
+        viewport=DESKTOP,
+        permissions=["clipboard-read", "clipboard-write"],
+    ) as page:
+        results = page.locator("#results .result")
+        expect(page.locator("#disclaimer")).to_be_visible()
+        top_before = results.first.bounding_box()
+
+        page.get_by_text("Read this with every answer").click()
+        expect(page.locator("#disclaimer")).to_be_hidden()
+        expect(page.locator(".readout")).to_contain_text("still copied with every passage")
+        expect(page.locator(".readout-crisis")).to_be_visible()  # the crisis numbers never fold away
+        top_after = results.first.bounding_box()
+        assert top_before is not None
+        assert top_after is not None
+        assert top_after["y"] < top_before["y"] - 40, "folding made no room for results"
+
+        second = results.nth(1)
+        second.get_by_role("button", name="Copy with disclaimer").click()
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied == second.locator(".result-text").text_content() + "\n\n" + DISCLAIMER
+
+        # It stays folded for the next search in this browser, and unfolds again.
+        page.reload()
+        expect(page.locator("#disclaimer")).to_be_hidden()
+        page.get_by_text("Read this with every answer").click()
+        expect(page.locator("#disclaimer")).to_have_text(DISCLAIMER)
 
 
 def test_staff_query_in_the_url_renders_on_the_server(site: Site) -> None:

@@ -191,6 +191,17 @@
     input.select();
   });
 
+  // Staff fold the disclaimer to fit more results; it stays folded in this browser until unfolded.
+  // Copying is unchanged: the disclaimer is read from the page, folded or not.
+  const fold = document.getElementById("readout-fold");
+  const FOLD_KEY = "faqbot.staff.readout";
+  try {
+    if (window.localStorage.getItem(FOLD_KEY) === "folded") fold.open = false;
+    fold.addEventListener("toggle", () => window.localStorage.setItem(FOLD_KEY, fold.open ? "open" : "folded"));
+  } catch {
+    // Storage may be switched off; the fold still works, it is just not remembered.
+  }
+
   // The server may have rendered ?q= already; focus lands in the box either way.
   if (document.activeElement !== input) input.focus();
 })();
