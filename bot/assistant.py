@@ -4,13 +4,14 @@ answer through it, so that they always agree."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.content import SAFETY_FOLDER
-from bot.embedding import Embedder
+from bot.embedding import Embedder, Vectors
 from bot.index import IndexRefused, load_index, read_manifest
-from bot.query import CONTACT_TOPIC, QueryReader
+from bot.query import CONTACT_TOPIC, QueryReader, words
 from bot.retrieval import Result, Retriever
 from bot.safety import CRISIS_NOTICE, CrisisDetector
 from bot.settings import Settings
@@ -104,25 +105,95 @@ class Assistant:
         with self._lock:
             self.snapshot = Snapshot(retriever, crisis or self.crisis)
 
-    def chat(self, message: str, snapshot: Snapshot | None = None) -> ChatReply:
-        """Answer a visitor, with one encode call for the crisis gate and retrieval together."""
+    def chat(self, message: str, history: Sequence[str] = (), snapshot: Snapshot | None = None) -> ChatReply:
+        """Answer a visitor, with one encode call for the crisis gate and retrieval together.
+
+        ``history`` holds the visitor's earlier questions, oldest first. A message that reads as a
+        follow-up ("and how long does that last?") is answered together with the question before it
+        when that finds a vetted answer; the crisis gate always reads the message itself.
+        """
         snapshot = snapshot or self.snapshot
         retriever, crisis = snapshot.retriever, snapshot.crisis
         query = retriever.read(message)
-        gate = crisis.texts(message)  # the message first, then its sentences if it has several
+        gate = crisis.texts(message)  # the message first, then what else the gate reads of it
         expanded = [query.expanded] if query.expanded != message else []
         vectors = retriever.embedder.embed([*gate, *expanded])
         # The crisis gate runs first and overrides everything else.
         if crisis.check(message, vectors[: len(gate)]).crisis:
             return ChatReply((), False, True, CRISIS_NOTICE, DISCLAIMER, retriever.version)
-        ranking = tuple(retriever.search(query, RANKING_DEPTH, vectors[len(gate)] if expanded else vectors[0]))
-        scope = retriever.scope(vectors[0])
-        if not retriever.covered(query, list(ranking), scope):
-            about_clinic = scope.topic == CONTACT_TOPIC
-            notice = contact_notice(self.settings) if about_clinic else fallback_notice(self.settings)
-            return ChatReply((), False, False, notice, DISCLAIMER, retriever.version, ranking)
-        return ChatReply(ranking[:MAX_ANSWERS], True, False, None, DISCLAIMER, retriever.version, ranking)
+        if history and reads_as_follow_up(message):
+            combined = self.judge(retriever, f"{history[-1]} {message}")
+            if combined.covered:
+                return self._reply(retriever, combined)
+        return self._reply(
+            retriever, self.judge(retriever, message, vectors[0], vectors[len(gate)] if expanded else None)
+        )
+
+    def judge(
+        self, retriever: Retriever, text: str, typed: Vectors | None = None, expanded: Vectors | None = None
+    ) -> Judgement:
+        """Rank the passages for ``text`` and decide whether the knowledge covers it."""
+        query = retriever.read(text)
+        if typed is None:
+            typed, expanded = retriever.embedder.embed([text, query.expanded])
+        expanded = typed if expanded is None else expanded
+        ranking = retriever.search(query, RANKING_DEPTH, expanded)
+        scope = retriever.scope(typed)
+        return Judgement(tuple(ranking), retriever.covered(query, ranking, scope), scope.topic == CONTACT_TOPIC)
+
+    def _reply(self, retriever: Retriever, judged: Judgement) -> ChatReply:
+        if not judged.covered:
+            notice = contact_notice(self.settings) if judged.about_clinic else fallback_notice(self.settings)
+            return ChatReply((), False, False, notice, DISCLAIMER, retriever.version, judged.ranking)
+        shown = tuple(shown_answers(judged.ranking, retriever.index.scope_model.answer_margin))
+        return ChatReply(shown, True, False, None, DISCLAIMER, retriever.version, judged.ranking)
 
     def search(self, text: str, k: int) -> tuple[list[Result], str]:
         retriever = self.retriever
         return retriever.search(retriever.read(text), k), retriever.version
+
+    def lookup(self, text: str, k: int) -> Lookup:
+        """Staff search: ``k`` ranked passages, no crisis gate, and what the visitor page would show."""
+        retriever = self.retriever
+        judged = self.judge(retriever, text)
+        ranking = judged.ranking if k <= len(judged.ranking) else tuple(self.search(text, k)[0])
+        shown = shown_answers(judged.ranking, retriever.index.scope_model.answer_margin) if judged.covered else []
+        return Lookup(ranking[:k], judged.covered, frozenset(r.passage.id for r in shown), retriever.version)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    ranking: tuple[Result, ...]
+    covered: bool
+    about_clinic: bool  # closest to the out-of-scope list's questions about the clinic itself
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A staff search: the ranking, whether the visitor page would answer, and which passages it shows."""
+
+    results: tuple[Result, ...]
+    matched: bool
+    shown: frozenset[str]
+    index_version: str
+
+
+def shown_answers(ranking: Sequence[Result], margin: float) -> list[Result]:
+    """What a visitor sees: the best passage, and the next ones only while they score within ``margin``
+    of it (at most MAX_ANSWERS): one passage that answers fits a phone, three that might do not."""
+    if not ranking:
+        return []
+    return [r for r in ranking[:MAX_ANSWERS] if r.score >= ranking[0].score - margin]
+
+
+# A message that leans on the one before it: a word that points back, or an opening that continues.
+_POINTING = frozenset("it its it's that this those these they them their there one ones".split())
+_CONTINUING = ("and ", "also ", "but ", "so ", "what about", "how about", "then ", "plus ")
+FOLLOW_UP_WORDS = 10
+
+
+def reads_as_follow_up(message: str) -> bool:
+    """Whether a message reads as continuing the previous question rather than standing on its own."""
+    text = message.casefold().strip()
+    found = words(text)
+    return len(found) <= FOLLOW_UP_WORDS and (text.startswith(_CONTINUING) or bool(_POINTING.intersection(found)))

@@ -13,18 +13,20 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bot.assistant import load_retriever
+from bot.assistant import MAX_ANSWERS, load_retriever, shown_answers
 from bot.content import Content, build_from
 from bot.embedding import Embedder
-from bot.evaluation import eval_files, read_eval_file
+from bot.evaluation import eval_files, has_gold, read_eval_file
 from bot.index import content_hash
-from bot.retrieval import Retriever
+from bot.retrieval import Result, Retriever
 from bot.scope import CALIBRATION_FILE, FEATURES, Example, ScopeModel, ScopeSignals, fit, write_calibration
 from bot.settings import Settings
 
 # Keep this share of the covered questions answered: a question the knowledge answers and the bot
 # refuses costs a visitor a phone call; one it answers wrongly shows a passage that does not fit.
 DEFAULT_KEEP = 0.98
+# A reply shows at most this many passages on average over the covered questions: a phone shows one.
+MEAN_SHOWN = 1.5
 # A stand-in for the file being fitted, so that the index can be built before there is one.
 _NEUTRAL = ScopeModel(tuple(0.0 for _ in FEATURES), 0.0, 0.5)
 
@@ -41,23 +43,36 @@ def read_examples(paths: list[Path]) -> list[Example]:
         data = read_eval_file(path)
         for name in ("in_scope", "off_topic", "not_covered"):
             for item in data.get(name) or []:
-                text = item["q"] if name == "in_scope" else item
-                examples.append(Example(text, name == "in_scope", f"{path.name}:{name}"))
+                text, gold = (item["q"], tuple(item["gold"])) if name == "in_scope" else (item, ())
+                examples.append(Example(text, name == "in_scope", f"{path.name}:{name}", gold))
     return examples
 
 
-def measure(retriever: Retriever, examples: list[Example]) -> list[ScopeSignals]:
-    """The signals of each example, read exactly as a visitor's question is."""
+def measure(retriever: Retriever, examples: list[Example]) -> tuple[list[ScopeSignals], list[list[Result]]]:
+    """The signals of each example, read exactly as a visitor's question is, and its best passages."""
     queries = [retriever.read(e.text) for e in examples]
-    vectors = retriever.embedder.embed(
-        [t for e, q in zip(examples, queries, strict=True) for t in (e.text, q.expanded)]
-    )
-    signals = []
+    texts = [t for e, q in zip(examples, queries, strict=True) for t in (e.text, q.expanded)]
+    vectors = retriever.embedder.embed(texts)
+    signals, rankings = [], []
     for number, query in enumerate(queries):
         typed, expanded = vectors[2 * number], vectors[2 * number + 1]
-        ranking = retriever.search(query, 1, expanded)
+        ranking = retriever.search(query, MAX_ANSWERS, expanded)
         signals.append(retriever.signals(query, ranking, retriever.scope(typed)))
-    return signals
+        rankings.append(ranking)
+    return signals, rankings
+
+
+def fit_answer_margin(rankings: list[list[Result]], golds: list[tuple[str, ...]]) -> float:
+    """The margin that shows a gold passage most often while replies show MEAN_SHOWN passages at most."""
+    best, best_found = 0.0, -1
+    for margin in (step / 100 for step in range(21)):
+        shown = [shown_answers(ranking, margin) for ranking in rankings]
+        if sum(map(len, shown)) > MEAN_SHOWN * len(shown):
+            break
+        found = sum(any(has_gold(r.passage.text, g) for r in answers) for answers, g in zip(shown, golds, strict=True))
+        if found > best_found:
+            best, best_found = margin, found
+    return best
 
 
 def calibrate(content: Content, embedder: Embedder, paths: list[Path], keep: float = DEFAULT_KEEP) -> Calibration:
@@ -70,10 +85,12 @@ def calibrate(content: Content, embedder: Embedder, paths: list[Path], keep: flo
         files = {**content.release_files, CALIBRATION_FILE: Path(neutral.name).read_bytes()}
         build_from(replace(content, release_files=files), Path(folder) / "index", embedder)
         retriever = load_retriever(Settings(), embedder, Path(folder) / "index")
-        signals = measure(retriever, examples)
+        signals, rankings = measure(retriever, examples)
     fitted = fit(signals, examples, keep)
     fitted_on = content_hash(content.knowledge.passages, content.synonyms, content.out_of_scope)
-    model = replace(fitted, fitted_on=fitted_on)
+    golden = [i for i, e in enumerate(examples) if e.gold]
+    margin = fit_answer_margin([rankings[i] for i in golden], [examples[i].gold for i in golden])
+    model = replace(fitted, fitted_on=fitted_on, answer_margin=margin)
     return Calibration(model, tuple(_summary(model, signals, examples, keep)))
 
 

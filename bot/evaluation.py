@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bot.assistant import Assistant
+from bot.assistant import Assistant, ChatReply
 from bot.query import QUOTES
 
 RANK_DEPTH = 10
@@ -22,6 +23,12 @@ FIGURES = {
     "not_covered refused": "not_covered",
     "crisis recall": "crisis",
     "crisis false alarms": "not_crisis",
+    "answer recall": "in_scope",  # replies whose shown passages hold a gold phrase
+    "passages shown": "answered",  # a mean, over the in-scope questions answered
+    "highlight accuracy": "best holds gold",  # the marked sentences hold the gold phrase
+    "follow-up answered": "follow_up",
+    "follow-up recall": "follow_up",  # with the earlier question sent along
+    "follow-up recall alone": "follow_up",  # the same messages sent without it, for comparison
 }
 
 
@@ -31,6 +38,16 @@ class EvalFileError(ValueError):
 
 def fold_text(text: str) -> str:
     return " ".join(text.translate(QUOTES).casefold().split())
+
+
+def has_gold(text: str, gold: Sequence[str]) -> bool:
+    """Whether any gold phrase is in ``text``, case and quotes and white space folded."""
+    folded = fold_text(text)
+    return any(fold_text(phrase) in folded for phrase in gold)
+
+
+def _found(reply: ChatReply, gold: Sequence[str]) -> bool:
+    return any(has_gold(answer.passage.text, gold) for answer in reply.answers)
 
 
 @dataclass(frozen=True)
@@ -79,15 +96,26 @@ def read_eval_file(path: Path) -> dict[str, list[Any]]:
         raise EvalFileError(f"{path}: cannot read: {error}") from error
     if not isinstance(data, dict):
         raise EvalFileError(f"{path}: must be a mapping of lists (in_scope, off_topic, ...)")
-    for name in ("in_scope", "off_topic", "not_covered", "crisis", "not_crisis"):
+    for name in ("in_scope", "off_topic", "not_covered", "crisis", "not_crisis", "follow_up"):
         items = data.get(name) or []
         if not isinstance(items, list):
             raise EvalFileError(f"{path}: '{name}' must be a list")
         for item in items:
-            valid = isinstance(item, str) if name != "in_scope" else _valid_in_scope(item)
+            valid = {"in_scope": _valid_in_scope, "follow_up": _valid_follow_up}.get(name, _is_text)(item)
             if not valid:
                 raise EvalFileError(f"{path}: bad '{name}' item: {item!r}")
     return {k: list(v or []) for k, v in data.items()}
+
+
+def _is_text(item: object) -> bool:
+    return isinstance(item, str)
+
+
+def _valid_follow_up(item: object) -> bool:
+    history = item.get("history") if isinstance(item, dict) else None
+    return (
+        _valid_in_scope(item) and isinstance(history, list) and 1 <= len(history) <= 3 and all(map(_is_text, history))
+    )
 
 
 def _valid_in_scope(item: object) -> bool:
@@ -104,7 +132,7 @@ def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
     report = Report()
     in_scope = data.get("in_scope") or []
     if in_scope:
-        hits1 = hits3 = answered = 0
+        hits1 = hits3 = answered = found = shown = best_holds_gold = marked_right = 0
         reciprocal = 0.0
         for item in in_scope:
             gold = [fold_text(g) for g in item["gold"]]
@@ -122,8 +150,16 @@ def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
             answered += reply.matched
             if not reply.matched:
                 report.misses.append(Miss("in_scope unanswered", item["q"], "crisis" if reply.crisis else "fallback"))
-        report.counts["in_scope"] = len(in_scope)
+            found += _found(reply, item["gold"])
+            shown += len(reply.answers)
+            if reply.answers and has_gold(reply.answers[0].passage.text, item["gold"]):
+                best_holds_gold += 1
+                best = reply.answers[0]
+                marked = " ".join(best.passage.text[start:end] for start, end in best.highlights)
+                marked_right += has_gold(marked, item["gold"])
+        report.counts.update({"in_scope": len(in_scope), "answered": answered, "best holds gold": best_holds_gold})
         report.sums.update({"recall@1": hits1, "recall@3": hits3, "mrr@10": reciprocal, "in_scope answered": answered})
+        report.sums.update({"answer recall": found, "passages shown": shown, "highlight accuracy": marked_right})
     for name in ("off_topic", "not_covered"):
         items = data.get(name) or []
         if items:
@@ -135,6 +171,19 @@ def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
                     report.misses.append(Miss(name, question, f"answered with {reply.answers[0].passage.id}"))
             report.counts[name] = len(items)
             report.sums[f"{name} refused"] = refused
+    follow_ups = data.get("follow_up") or []
+    if follow_ups:
+        answered = found = alone = 0
+        for item in follow_ups:
+            reply = assistant.chat(item["q"], item["history"])
+            answered += reply.matched
+            found += _found(reply, item["gold"])
+            alone += _found(assistant.chat(item["q"]), item["gold"])
+            if not _found(reply, item["gold"]):
+                got = reply.answers[0].passage.id if reply.answers else "fallback"
+                report.misses.append(Miss("follow_up", f"{item['history'][-1]} -> {item['q']}", got))
+        report.counts["follow_up"] = len(follow_ups)
+        report.sums.update({"follow-up answered": answered, "follow-up recall": found, "follow-up recall alone": alone})
     for name, want_crisis in (("crisis", True), ("not_crisis", False)):
         items = data.get(name) or []
         if items:
@@ -174,6 +223,10 @@ _COLUMNS = {
     "not_covered refused": "not-covered ref.",
     "crisis recall": "crisis recall",
     "crisis false alarms": "false alarms",
+    "answer recall": "answer recall",
+    "passages shown": "shown",
+    "highlight accuracy": "marked right",
+    "follow-up recall": "follow-up recall",
 }
 
 

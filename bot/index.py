@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from bot.embedding import Embedder, Vectors
+from bot.highlights import Span, sentence_spans
 from bot.knowledge import KnowledgeBase, Passage
 from bot.query import OutOfScope
 from bot.scope import CALIBRATION_FILE, ScopeModel, read_calibration
@@ -36,11 +37,21 @@ PASSAGES_FILE = "passages.json"
 SYNONYMS_FILE = "synonyms.json"
 OUT_OF_SCOPE_FILE = "out-of-scope.faiss"
 OUT_OF_SCOPE_TEXTS = "out-of-scope.json"
+SENTENCES_FILE = "sentences.json"  # each passage's sentences, as character spans
+SENTENCE_VECTORS_FILE = "sentences.npy"
 MANIFEST_FILE = "manifest.json"
 README_FILE = "README.md"
-SERVED_FILES = (INDEX_FILE, PASSAGES_FILE, SYNONYMS_FILE, OUT_OF_SCOPE_FILE, OUT_OF_SCOPE_TEXTS)
+SERVED_FILES = (
+    INDEX_FILE,
+    PASSAGES_FILE,
+    SYNONYMS_FILE,
+    OUT_OF_SCOPE_FILE,
+    OUT_OF_SCOPE_TEXTS,
+    SENTENCES_FILE,
+    SENTENCE_VECTORS_FILE,
+)
 # Bump when what is embedded for a passage changes, so that the index version changes too.
-RECIPE = "heading+text,questions/v1"
+RECIPE = "heading+text,questions,sentences/v2"
 # Exact search up to this many vectors; above it an HNSW graph keeps queries fast.
 EXACT_SEARCH_LIMIT = 20_000
 BATCH = 64
@@ -82,6 +93,9 @@ class LoadedIndex:
     out_of_scope_vectors: faiss.Index
     scope_model: ScopeModel
     folder: Path  # where the release's other files (the crisis lists) are read from
+    sentence_owners: NDArray[np.int64]  # sentence row i belongs to passages[sentence_owners[i]]
+    sentence_spans: tuple[Span, ...]
+    sentence_vectors: NDArray[np.float32]
 
     @property
     def version(self) -> str:
@@ -159,6 +173,9 @@ def build_index(
     vectors = np.vstack(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
     index, kind = make_faiss_index(vectors)
 
+    sentences = [(number, span) for number, p in enumerate(passages) for span in sentence_spans(p.text)]
+    sentence_texts = [passages[number].text[start:end] for number, (start, end) in sentences]
+    sentence_vectors = embedder.embed(sentence_texts) if sentences else np.zeros((0, embedder.dimension), np.float32)
     digest = content_hash(passages, synonyms, out_of_scope, release_files)
     scope_index = faiss.IndexFlatIP(embedder.dimension)
     if out_of_scope:
@@ -171,6 +188,9 @@ def build_index(
         (staging / PASSAGES_FILE).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
         (staging / SYNONYMS_FILE).write_text(json.dumps(synonyms, ensure_ascii=False, indent=1), encoding="utf-8")
         faiss.write_index(scope_index, str(staging / OUT_OF_SCOPE_FILE))
+        records = {"owners": [n for n, _ in sentences], "spans": [list(span) for _, span in sentences]}
+        (staging / SENTENCES_FILE).write_text(json.dumps(records), encoding="utf-8")
+        np.save(staging / SENTENCE_VECTORS_FILE, np.asarray(sentence_vectors, dtype=np.float32), allow_pickle=False)
         scope_records = [asdict(o) for o in out_of_scope]
         (staging / OUT_OF_SCOPE_TEXTS).write_text(json.dumps(scope_records, ensure_ascii=False, indent=1), "utf-8")
         for name, data in release_files.items():
@@ -250,6 +270,10 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
         synonyms = json.loads((index_dir / SYNONYMS_FILE).read_text(encoding="utf-8"))
         scope_records = json.loads((index_dir / OUT_OF_SCOPE_TEXTS).read_text(encoding="utf-8"))
         out_of_scope = tuple(OutOfScope(**record) for record in scope_records)
+        sentence_records = json.loads((index_dir / SENTENCES_FILE).read_text(encoding="utf-8"))
+        sentence_owners = np.asarray(sentence_records["owners"], dtype=np.int64)
+        spans = tuple((int(start), int(end)) for start, end in sentence_records["spans"])
+        sentence_vectors = np.load(index_dir / SENTENCE_VECTORS_FILE, allow_pickle=False)
     except (ValueError, KeyError, TypeError) as error:
         raise IndexRefused(f"{index_dir / PASSAGES_FILE} is not valid: {error}") from error
     try:
@@ -265,6 +289,10 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
         raise IndexRefused(f"the FAISS file has dimension {vectors.d}, the model gives {dimension}")
     if len(owners) and (owners.min() < 0 or owners.max() >= len(passages)):
         raise IndexRefused("vectors point at passages that do not exist")
+    if not len(sentence_owners) == len(spans) == len(sentence_vectors) or sentence_vectors.shape[1:] != (dimension,):
+        raise IndexRefused("the sentences and their vectors are out of step")
+    if len(sentence_owners) and (sentence_owners.min() < 0 or sentence_owners.max() >= len(passages)):
+        raise IndexRefused("sentences point at passages that do not exist")
     release_files = {name: (index_dir / name).read_bytes() for name in manifest.files if name not in SERVED_FILES}
     if content_hash(passages, synonyms, out_of_scope, release_files) != manifest.content_hash:
         raise IndexRefused("the passages do not match the manifest's content hash")
@@ -275,5 +303,16 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
     if scope_vectors.ntotal != len(out_of_scope) or scope_vectors.d != dimension:
         raise IndexRefused("the out-of-scope vectors and their questions are out of step")
     return LoadedIndex(
-        manifest, passages, owners, vectors, synonyms, out_of_scope, scope_vectors, scope_model, index_dir
+        manifest,
+        passages,
+        owners,
+        vectors,
+        synonyms,
+        out_of_scope,
+        scope_vectors,
+        scope_model,
+        index_dir,
+        sentence_owners,
+        spans,
+        sentence_vectors.astype(np.float32),
     )

@@ -13,6 +13,7 @@ import Stemmer
 from numpy.typing import NDArray
 
 from bot.embedding import Embedder, Vectors
+from bot.highlights import Span, answering
 from bot.index import LoadedIndex
 from bot.knowledge import Passage
 from bot.query import STOP_WORDS, Query, QueryReader
@@ -23,6 +24,10 @@ from bot.scope import ScopeSignals, Vocabulary
 DENSE_WEIGHT = 0.9
 LEXICAL_WEIGHT = 0.1
 LEXICAL_HALF = 2.0
+# The dense cosine weighs a passage's text, its best alternate question and the mean of its
+# FEW_ALTERNATES best alternates: measured on the team's questions and on real clinics' FAQ questions.
+DENSE_PARTS = (1.0, 0.5, 1.0)
+FEW_ALTERNATES = 3
 # How many nearest vectors to read per question; enough for every vector of a small index, and for
 # the passages that matter in a large one.
 SEARCH_DEPTH = 4096
@@ -37,6 +42,7 @@ class Result:
     score: float
     dense: float
     lexical: float
+    highlights: tuple[Span, ...] = ()  # the sentences closest to the question, as (start, end) in the text
 
 
 def _lexical_text(passage: Passage) -> str:
@@ -68,6 +74,24 @@ def exact_matrix(index: faiss.Index) -> NDArray[np.float32] | None:
     return matrix
 
 
+def _alternates(
+    owners: NDArray[np.int64], similarities: NDArray[np.float32], count: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per passage: the best alternate question's cosine, and the mean of its ``FEW_ALTERNATES`` best
+    (NaN where a passage has none)."""
+    order = np.lexsort((-similarities, owners))  # by passage, best first within each
+    owners, similarities = owners[order], similarities[order]
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else np.zeros(0, np.int64)
+    rank = np.arange(len(owners)) - np.repeat(starts, np.diff(np.r_[starts, len(owners)]))
+    few = rank < FEW_ALTERNATES
+    sums = np.bincount(owners[few], weights=similarities[few], minlength=count)
+    counts = np.bincount(owners[few], minlength=count)
+    best = np.full(count, np.nan)
+    best[owners[starts]] = similarities[starts]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return best, np.where(counts > 0, sums / counts, np.nan)
+
+
 def best_first(scores: NDArray[np.floating[Any]], k: int) -> NDArray[np.int64]:
     """The rows of the ``k`` best scores, best first; equal scores keep their order.
 
@@ -93,13 +117,13 @@ class Retriever:
         owners = index.owners
         # Row 0 of each passage's vectors is its text; the rows after it are its alternate questions.
         self._is_text = np.r_[True, owners[1:] != owners[:-1]] if len(owners) else np.zeros(0, dtype=bool)
-        self._has_questions = np.bincount(owners, minlength=len(index.passages)) > 1
         self._bm25 = bm25s.BM25()
         self._bm25.index(_tokenize([_lexical_text(p) for p in index.passages]), show_progress=False)
         self._matrix = exact_matrix(index.vectors)
         self._every_row = np.arange(index.vectors.ntotal)
         self.vocabulary = Vocabulary(index.passages, index.synonyms, reader)
         self._row = {p.id: row for row, p in enumerate(index.passages)}
+        self._sentences = [np.flatnonzero(index.sentence_owners == row) for row in range(len(index.passages))]
 
     @property
     def version(self) -> str:
@@ -120,18 +144,24 @@ class Retriever:
         return similarities[0][found], rows[0][found]
 
     def dense_scores(self, vector: Vectors) -> NDArray[np.float32]:
-        """Each passage's cosine to the question: the mean of its text's and its best alternate's."""
+        """Each passage's cosine to the question, from its own vectors: its text, its best alternate
+        question, and the mean of its best few alternates (``DENSE_PARTS`` weighs them).
+
+        The best alternate alone rewards a question worded like one an editor wrote; visitors word
+        things their own way, and the text and the alternates' general drift carry that over better.
+        """
         count = len(self.index.passages)
         text = np.full(count, -1.0, dtype=np.float32)
-        asked = np.full(count, -1.0, dtype=np.float32)
         if self.index.vectors.ntotal == 0:
             return text
         similarities, rows = self._nearest(vector, SEARCH_DEPTH)
         owners, is_text = self.index.owners[rows], self._is_text[rows]
         np.maximum.at(text, owners[is_text], similarities[is_text])
-        np.maximum.at(asked, owners[~is_text], similarities[~is_text])
-        has_questions = self._has_questions
-        return np.where(has_questions, (text + np.maximum(asked, text)) / 2, text).astype(np.float32)
+        best, few = _alternates(owners[~is_text], similarities[~is_text], count)
+        best, few = np.maximum(np.nan_to_num(best, nan=-1.0), text), np.where(np.isnan(few), text, few)
+        text_weight, best_weight, few_weight = DENSE_PARTS
+        dense = (text_weight * text + best_weight * best + few_weight * few) / sum(DENSE_PARTS)
+        return dense.astype(np.float32)
 
     def scope(self, vector: Vectors) -> Scope:
         query = vector.reshape(1, -1)
@@ -172,5 +202,18 @@ class Retriever:
         fused = DENSE_WEIGHT * dense + LEXICAL_WEIGHT * lexical
         order = best_first(fused, k)
         return [
-            Result(self.index.passages[i], round(float(fused[i]), 6), float(dense[i]), float(lexical[i])) for i in order
+            Result(
+                self.index.passages[i],
+                round(float(fused[i]), 6),
+                float(dense[i]),
+                float(lexical[i]),
+                self.highlights(int(i), vector),
+            )
+            for i in order
         ]
+
+    def highlights(self, row: int, vector: Vectors) -> tuple[Span, ...]:
+        """The sentences of passage ``row`` that answer the question whose vector is ``vector``."""
+        sentences = self._sentences[row]
+        similarities = self.index.sentence_vectors[sentences] @ vector.reshape(-1)
+        return tuple(answering([self.index.sentence_spans[i] for i in sentences], similarities))

@@ -43,15 +43,17 @@ def related_topics(assistant: Assistant, message: str, limit: int = MAX_TOPICS) 
     return topics_below(results, assistant.retriever.index.passages, limit)
 
 
-def topics_below(ranking: Sequence[Result], passages: Sequence[Passage], limit: int = MAX_TOPICS) -> list[Topic]:
-    """The sections of ``ranking`` below its first MAX_ANSWERS, once each, best first.
+def topics_below(
+    ranking: Sequence[Result], passages: Sequence[Passage], limit: int = MAX_TOPICS, shown: int = MAX_ANSWERS
+) -> list[Topic]:
+    """The sections of ``ranking`` below its first ``shown`` passages, once each, best first.
 
     A chat reply keeps its ranking (``ChatReply.ranking``), so the topics under an answer cost no
-    second search."""
-    # The chat answer is the top MAX_ANSWERS of this same ranking: its sections are already on screen.
-    seen = {_key(r.passage) for r in ranking[:MAX_ANSWERS]}
+    second search. A reply that shows no passage (the fallback) gets the top sections themselves."""
+    # The reply shows the top ``shown`` passages of this same ranking: their sections are on screen.
+    seen = {_key(r.passage) for r in ranking[:shown]}
     topics: list[Topic] = []
-    for result in ranking[MAX_ANSWERS:]:
+    for result in ranking[shown:]:
         key = _key(result.passage)
         if key in seen:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from bot.settings import PROJECT_ROOT
 from bot.web.app import create_app
 
 SOURCES = "\n".join(p.read_text(encoding="utf-8") for p in sorted((PROJECT_ROOT / "knowledge").glob("*.md")))
-ANSWER_FIELDS = {"id": str, "text": str, "section": str, "title": str, "score": float}
+ANSWER_FIELDS = {"id": str, "text": str, "section": str, "title": str, "score": float, "highlights": list}
 SIDE_EFFECTS = "What are the short-term side effects of ketamine?"
 OFF_TOPIC = "What is the best pizza topping in Chicago?"
 
@@ -136,10 +137,11 @@ def test_search_ranks_passages_by_score(client: httpx.Client, index_dir: Path) -
     response = search(client, "bladder problems")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"results", "index_version"}
+    assert set(body) == {"results", "matched", "index_version"}
     assert body["index_version"] == json.loads((index_dir / MANIFEST_FILE).read_text())["index_version"]
     assert len(body["results"]) == 10  # the default k
     for result in body["results"]:
+        assert isinstance(result.pop("shown"), bool)
         assert_answer_shape(result)
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
@@ -261,3 +263,66 @@ def test_openapi_documents_the_contract_with_examples(client: httpx.Client) -> N
     assert set(response_example) >= {"answers", "matched", "crisis", "disclaimer", "index_version"}
     assert response_example["answers"][0]["text"] in SOURCES
     assert set(spec["paths"]["/api/search"]["get"]["responses"]) >= {"200", "422"}
+
+
+def test_each_answer_marks_its_answering_sentences_by_offsets(client: httpx.Client) -> None:
+    reply = client.post("/api/chat", json={"message": "Can ketamine make me dizzy?"}).json()
+    assert reply["matched"]
+    for answer in reply["answers"]:
+        spans = answer["highlights"]
+        assert spans, answer["id"]
+        assert spans == sorted(spans)
+        assert all(0 <= start < end <= len(answer["text"]) for start, end in spans)
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
+        # On sentence boundaries: a span starts a sentence and ends one.
+        for start, end in spans:
+            assert start == 0 or answer["text"][start - 1].isspace()
+            assert answer["text"][end - 1] in '.!?:”"' or end == len(answer["text"])
+    marked = " ".join(reply["answers"][0]["text"][s:e] for s, e in reply["answers"][0]["highlights"])
+    assert "dizziness" in marked
+
+
+def test_a_reply_shows_the_passage_that_answers_not_three(client: httpx.Client) -> None:
+    reply = client.post("/api/chat", json={"message": "How is the nasal spray used?"}).json()
+    assert reply["matched"]
+    assert len(reply["answers"]) == 1
+    assert "spray" in reply["answers"][0]["text"]
+
+
+def test_a_follow_up_is_answered_with_the_question_before_it(client: httpx.Client) -> None:
+    follow_up = "and do those go away?"
+    alone = client.post("/api/chat", json={"message": follow_up}).json()
+    history = ["What are the short-term side effects of ketamine?"]
+    reply = client.post("/api/chat", json={"message": follow_up, "history": history}).json()
+    assert reply["matched"]
+    assert "typically fade as the drug leaves the system" in reply["answers"][0]["text"]
+    assert alone != reply
+
+
+def test_history_never_hides_a_crisis(client: httpx.Client) -> None:
+    history = ["What are the side effects?", "How long does a session take?"]
+    reply = client.post("/api/chat", json={"message": "i want to end my life tonight", "history": history}).json()
+    assert reply["crisis"] is True
+    assert reply["answers"] == []
+
+
+@pytest.mark.parametrize(
+    "history",
+    [["a", "b", "c", "d"], [""], ["x" * 501], "not a list", [1]],
+    ids=["four questions", "empty question", "too long", "not a list", "not text"],
+)
+def test_bad_history_is_422(client: httpx.Client, history: object) -> None:
+    assert_error(client.post("/api/chat", json={"message": "and how long?", "history": history}), 422)
+
+
+def test_search_says_whether_the_visitor_page_would_answer(client: httpx.Client) -> None:
+    answered = client.get("/api/search", params={"q": "Can ketamine make me dizzy?", "k": 10}).json()
+    assert answered["matched"] is True
+    shown = [r for r in answered["results"] if r["shown"]]
+    assert shown
+    assert shown == answered["results"][: len(shown)]
+    assert all(r["highlights"] for r in answered["results"])
+    refused = client.get("/api/search", params={"q": "is the clinic open on Sundays", "k": 10}).json()
+    assert refused["matched"] is False
+    assert len(refused["results"]) == 10
+    assert not any(r["shown"] for r in refused["results"])

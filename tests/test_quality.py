@@ -37,6 +37,21 @@ def test_questions_the_document_answers_get_answered(reports: dict[str, Report],
     assert reports[name].figures["in_scope answered"] >= 0.97, misses(reports[name], "in_scope unanswered")
 
 
+@pytest.mark.parametrize("name", ["retrieval", "dev"])
+def test_a_reply_shows_few_passages_and_marks_the_answering_sentences(reports: dict[str, Report], name: str) -> None:
+    figures = reports[name].figures
+    assert figures["passages shown"] <= 1.5
+    assert figures["answer recall"] >= figures["recall@1"]
+    assert figures["highlight accuracy"] >= 0.85
+
+
+def test_follow_ups_are_understood_with_the_question_before_them(assistant: Assistant) -> None:
+    report = evaluate(assistant, read_eval_file(EVAL / "follow_up.yaml"))
+    assert report.counts["follow_up"] >= 40
+    assert report.figures["follow-up recall"] >= 0.90, misses(report, "follow_up")
+    assert report.figures["follow-up recall"] > report.figures["follow-up recall alone"]
+
+
 def test_questions_it_cannot_answer_get_the_fallback(assistant: Assistant) -> None:
     report = evaluate(assistant, read_eval_file(EVAL / "scope.yaml"))
     assert report.figures["off_topic refused"] == 1.0, misses(report, "off_topic")

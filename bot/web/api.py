@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -13,7 +14,6 @@ from bot.cache import ReplyCache, normalise
 from bot.storage import Storage
 from bot.web.schemas import (
     MESSAGE_SCHEMA,
-    Answer,
     ChatRequest,
     ChatResponse,
     ErrorBody,
@@ -82,17 +82,24 @@ RepliesDep = Annotated[ReplyCache[Answered], Depends(get_replies)]
 ResultsDep = Annotated[ReplyCache[Found], Depends(get_results)]
 
 
-async def answer(assistant: Assistant, storage: Storage, replies: ReplyCache[Answered], message: str) -> Answered:
+def chat_key(message: str, history: Sequence[str] = ()) -> str:
+    """The reply cache's key for a message and the earlier questions sent with it."""
+    return "\x1e".join(normalise(text) for text in (*history, message))
+
+
+async def answer(
+    assistant: Assistant, storage: Storage, replies: ReplyCache[Answered], message: str, history: Sequence[str] = ()
+) -> Answered:
     """The reply to a visitor's message, from ``replies`` when the same question met the same index.
 
     A repeat is answered on the event loop without leaving it; only a new question goes to a worker
     thread (whose encode joins the micro-batch). What a reply records is recorded every time.
     """
     snapshot = assistant.snapshot  # the reply and its cache entry share a version
-    key = normalise(message)
+    key = chat_key(message, history)
     answered = replies.get(snapshot.version, key)
     if answered is None:
-        reply = await run_in_threadpool(assistant.chat, message, snapshot=snapshot)
+        reply = await run_in_threadpool(assistant.chat, message, history, snapshot)
         answered = Answered(reply, ChatResponse.of(reply).model_dump_json().encode())
         replies.put(snapshot.version, key, answered)
     await record(storage, answered.reply, message)
@@ -112,17 +119,17 @@ async def find(assistant: Assistant, results: ReplyCache[Found], text: str, k: i
     key = (normalise(text), k)
     found = results.get(assistant.retriever.version, key)
     if found is None:
-        ranked, version = await run_in_threadpool(assistant.search, text, k)
-        response = SearchResponse(results=[Answer.of(r) for r in ranked], index_version=version)
+        lookup = await run_in_threadpool(assistant.lookup, text, k)
+        response = SearchResponse.of(lookup)
         found = Found(response, response.model_dump_json().encode())
-        results.put(version, key, found)
+        results.put(lookup.index_version, key, found)
     return found
 
 
 @router.post("/api/chat", tags=["visitors"], response_model=ChatResponse, responses=ERRORS)
 async def chat(body: ChatRequest, assistant: AssistantDep, storage: StorageDep, replies: RepliesDep) -> Response:
-    """Answer a visitor's message with up to three vetted passages, the fallback, or crisis resources."""
-    answered = await answer(assistant, storage, replies, body.message)
+    """Answer a visitor's message with the vetted passage(s) that answer it, the fallback, or crisis resources."""
+    answered = await answer(assistant, storage, replies, body.message, body.history)
     return Response(answered.body, media_type="application/json")
 
 

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.cache import normalise
 from bot.web import api
 from bot.web.schemas import ChatRequest
 
@@ -62,8 +61,9 @@ class AnswerRepeats:
         if assistant is None or not body:
             return None
         try:
-            question = ChatRequest.model_validate_json(body).message
+            request = ChatRequest.model_validate_json(body)
         except ValidationError:
             return None
-        answered: api.Answered | None = self.state.replies.get(assistant.retriever.version, normalise(question))
-        return None if answered is None else (answered, question)
+        key = api.chat_key(request.message, request.history)
+        answered: api.Answered | None = self.state.replies.get(assistant.retriever.version, key)
+        return None if answered is None else (answered, request.message)

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
-from bot.assistant import ChatReply
+from bot.assistant import ChatReply, Lookup
 from bot.retrieval import Result
 
 MAX_MESSAGE = 500
@@ -38,12 +38,27 @@ Message = Annotated[
 ]
 
 
+MAX_HISTORY = 3
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"message": "Can ketamine make me dizzy?"}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"message": "Can ketamine make me dizzy?"},
+                {"message": "and how long does that last?", "history": ["What happens during an IV infusion?"]},
+            ]
+        },
     )
 
     message: Message
+    history: list[Message] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY,
+        description="The visitor's earlier questions in this conversation, oldest first (at most 3). "
+        "A message that reads as a follow-up is answered together with the last of them. Never stored.",
+    )
 
 
 EXAMPLE_ANSWER: JsonDict = {
@@ -54,6 +69,7 @@ EXAMPLE_ANSWER: JsonDict = {
     "section": "Short-Term Side Effects",
     "title": "Ketamine Therapy for Mental Health Recovery",
     "score": 0.74,
+    "highlights": [[89, 137]],
 }
 EXAMPLE_VERSION = "3f9c2a1b7d4e8f60"
 
@@ -66,11 +82,28 @@ class Answer(BaseModel):
     section: str
     title: str
     score: float
+    highlights: list[tuple[int, int]] = Field(
+        description="The sentences that answer the question, as [start, end] character offsets into text: "
+        "sorted, never overlapping, on sentence boundaries. Mark them; never change the text."
+    )
 
     @classmethod
     def of(cls, result: Result) -> Answer:
         p = result.passage
-        return cls(id=p.id, text=p.text, section=p.section, title=p.title, score=result.score)
+        return cls(
+            id=p.id,
+            text=p.text,
+            section=p.section,
+            title=p.title,
+            score=result.score,
+            highlights=list(result.highlights),
+        )
+
+
+class SearchResult(Answer):
+    model_config = ConfigDict(json_schema_extra={"examples": [{**EXAMPLE_ANSWER, "shown": True}]})
+
+    shown: bool = Field(description="Whether the visitor page would show this passage for the same question.")
 
 
 class ChatResponse(BaseModel):
@@ -111,11 +144,23 @@ class ChatResponse(BaseModel):
 
 class SearchResponse(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"results": [EXAMPLE_ANSWER], "index_version": EXAMPLE_VERSION}]}
+        json_schema_extra={
+            "examples": [
+                {"results": [{**EXAMPLE_ANSWER, "shown": True}], "matched": True, "index_version": EXAMPLE_VERSION}
+            ]
+        }
     )
 
-    results: list[Answer]
+    results: list[SearchResult]
+    matched: bool = Field(description="Whether the visitor page would answer this question (no crisis gate here).")
     index_version: str
+
+    @classmethod
+    def of(cls, lookup: Lookup) -> SearchResponse:
+        results = [
+            SearchResult(**Answer.of(r).model_dump(), shown=r.passage.id in lookup.shown) for r in lookup.results
+        ]
+        return cls(results=results, matched=lookup.matched, index_version=lookup.index_version)
 
 
 class FeedbackRequest(BaseModel):
