@@ -215,7 +215,7 @@ def eval_command(
     With several files (or a folder), one row a file and a total over all their questions."""
     try:
         files = eval_files(paths)
-        data = {f"{path.parent.name}/{path.name}": read_eval_file(path) for path in files}
+        data = {name: read_eval_file(path) for name, path in zip(short_names(files), files, strict=True)}
     except EvalFileError as error:
         fail(str(error), 2)
     assistant = load_assistant(Settings())
@@ -232,6 +232,15 @@ def eval_command(
         typer.echo("\n".join(table({**reports, "total": total})))
         if misses:
             typer.echo("\n".join(total.lines()[len(total.figures) + 1 :]))
+
+
+def short_names(paths: list[Path]) -> list[str]:
+    """Each file's name with as many of its folders as it takes to tell it from the others."""
+    for depth in range(1, max(len(p.parts) for p in paths) + 1):
+        names = ["/".join(p.parts[-depth:]) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
 
 
 @app.command()

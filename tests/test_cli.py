@@ -11,7 +11,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from bot.cli import app
+from bot.cli import app, short_names
 from bot.index import MANIFEST_FILE
 from bot.knowledge import display_path
 from bot.scope import CALIBRATION_FILE
@@ -257,17 +257,22 @@ def test_eval_of_a_folder_prints_a_row_per_file_and_a_total(index_dir: Path, tmp
     assert result.exit_code == 0, result.output
     header, *lines = result.stdout.splitlines()
     rows = {line.split()[0]: line for line in lines}
-    assert list(rows) == ["sets/assistant.yaml", "sets/mixed.yaml", "total"]
+    assert list(rows) == ["assistant.yaml", "mixed.yaml", "total"]
 
     def cell(row: str, column: str) -> str:
         """The figure under a column heading ("-" where a file has no such list)."""
         end = header.index(column) + len(column)
         return rows[row][end - 16 : end].strip()
 
-    assert cell("sets/assistant.yaml", "off-topic ref.") == "1.000 (2)"
+    assert cell("assistant.yaml", "off-topic ref.") == "1.000 (2)"
     assert cell("total", "off-topic ref.") == "1.000 (3)"
     assert cell("total", "crisis recall") == "1.000 (1)"
-    assert cell("sets/assistant.yaml", "crisis recall") == "-"
+    assert cell("assistant.yaml", "crisis recall") == "-"
+
+
+def test_files_of_the_same_name_keep_a_row_each() -> None:
+    paths = [Path("tests/data/eval/dev.yaml"), Path("../shared/eval/dev.yaml"), Path("a/scope.yaml")]
+    assert short_names(paths) == ["data/eval/dev.yaml", "shared/eval/dev.yaml", "a/scope.yaml"]
 
 
 @pytest.mark.parametrize(
