@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.content import SAFETY_FOLDER
 from bot.embedding import Embedder, Vectors
 from bot.index import IndexRefused, load_index, read_manifest
+from bot.language import language_notice
 from bot.query import CONTACT_TOPIC, QueryReader, words
 from bot.retrieval import Result, Retriever
 from bot.safety import CRISIS_NOTICE, CrisisDetector
@@ -49,6 +50,7 @@ class ChatReply:
     disclaimer: str
     index_version: str
     ranking: tuple[Result, ...] = ()  # the best RANKING_DEPTH passages; none for a crisis reply
+    language_notice: str | None = None  # a fixed line in the visitor's language when it is not English
 
 
 def load_retriever(settings: Settings, embedder: Embedder, index_dir: Path | None = None) -> Retriever:
@@ -106,13 +108,19 @@ class Assistant:
             self.snapshot = Snapshot(retriever, crisis or self.crisis)
 
     def chat(self, message: str, history: Sequence[str] = (), snapshot: Snapshot | None = None) -> ChatReply:
+        """Answer a visitor; a message not in English also gets a fixed line in its language."""
+        reply = self._answer(message, history, snapshot or self.snapshot)
+        phone = self.settings.language_help_phone or self.settings.contact_phone
+        notice = language_notice(message, self.settings.contact_name, phone)
+        return replace(reply, language_notice=notice) if notice else reply
+
+    def _answer(self, message: str, history: Sequence[str], snapshot: Snapshot) -> ChatReply:
         """Answer a visitor, with one encode call for the crisis gate and retrieval together.
 
         ``history`` holds the visitor's earlier questions, oldest first. A message that reads as a
         follow-up ("and how long does that last?") is answered together with the question before it
         when that finds a vetted answer; the crisis gate always reads the message itself.
         """
-        snapshot = snapshot or self.snapshot
         retriever, crisis = snapshot.retriever, snapshot.crisis
         query = retriever.read(message)
         gate = crisis.texts(message)  # the message first, then what else the gate reads of it

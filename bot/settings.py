@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     database: str = f"sqlite:///{PROJECT_ROOT / 'data' / 'faqbot.sqlite3'}"
     contact_name: str = "The Haven Detox-New Jersey"
     contact_phone: str = "(856) 666-2441"
+    language_help_phone: str | None = None  # who speaks the visitor's language; the contact phone when unset
     rate_limit: Rate = "30/minute"
     # Staff search runs as you type, several requests a question, often from one office address.
     search_rate_limit: Rate = "240/minute"

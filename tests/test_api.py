@@ -47,7 +47,7 @@ def test_chat_answers_with_verbatim_passages_and_the_disclaimer(client: httpx.Cl
     response = chat(client, SIDE_EFFECTS)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"answers", "matched", "crisis", "notice", "disclaimer", "index_version"}
+    assert set(body) == {"answers", "matched", "crisis", "notice", "disclaimer", "index_version", "language_notice"}
     assert body["matched"] is True
     assert body["crisis"] is False
     assert body["notice"] is None
@@ -326,3 +326,32 @@ def test_search_says_whether_the_visitor_page_would_answer(client: httpx.Client)
     assert refused["matched"] is False
     assert len(refused["results"]) == 10
     assert not any(r["shown"] for r in refused["results"])
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        ("¿Cuánto tiempo dura el efecto de la ketamina?", "está en inglés"),
+        ("Quels sont les effets secondaires de la kétamine ?", "en anglais"),
+        ("Wie lange dauert eine Ketamin-Sitzung?", "auf Englisch"),
+    ],
+)
+def test_a_question_in_another_language_gets_a_line_in_that_language(
+    client: httpx.Client, message: str, words: str
+) -> None:
+    reply = client.post("/api/chat", json={"message": message}).json()
+    assert words in reply["language_notice"]
+    assert "(856) 666-2441" in reply["language_notice"]
+
+
+def test_english_questions_get_no_language_line(client: httpx.Client) -> None:
+    for message in ("Is it safe?", "ketamine side effects", "dizzy after infusion?", "How long does it last?"):
+        assert client.post("/api/chat", json={"message": message}).json()["language_notice"] is None, message
+
+
+def test_a_crisis_message_in_spanish_keeps_the_crisis_card_and_its_spanish_line(client: httpx.Client) -> None:
+    reply = client.post("/api/chat", json={"message": "ya no quiero vivir, quiero morirme"}).json()
+    assert reply["crisis"] is True
+    assert "988" in reply["notice"]
+    assert "español" in reply["notice"]
+    assert "está en inglés" in reply["language_notice"]

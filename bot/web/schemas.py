@@ -129,6 +129,11 @@ class ChatResponse(BaseModel):
     notice: str | None
     disclaimer: str
     index_version: str
+    language_notice: str | None = Field(
+        default=None,
+        description="For a message not in English: one fixed line in its language saying that the information "
+        "is in English and how to reach a person who speaks it.",
+    )
 
     @classmethod
     def of(cls, reply: ChatReply) -> ChatResponse:
@@ -139,6 +144,7 @@ class ChatResponse(BaseModel):
             notice=reply.notice,
             disclaimer=reply.disclaimer,
             index_version=reply.index_version,
+            language_notice=reply.language_notice,
         )
 
 
