@@ -35,7 +35,7 @@ ASKING_WORDS = frozenset(
 )
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | ASKING_WORDS
 # A word at least this frequent in everyday English (wordfreq's Zipf scale: 3 is once a million words)
-# is a word, not a typo: "circuitous" is not "circuits" misspelt.
+# is a word, not a typo, even when the knowledge base lacks it and has a word one letter away.
 REAL_WORD_ZIPF = 2.5
 
 

@@ -95,7 +95,7 @@ class ScopeModel:
     the best passage is no further than any covered question of the calibration set was.
 
     The floors are there because a sum of weighted signals can be talked into "covered" by a question
-    with no words of substance at all ("might", "come again"): nothing foreign in it, so nothing to
+    with no words of substance at all ("okay then", "say that again"): nothing foreign in it, nothing to
     hold against it. The floors need evidence for the knowledge, not only none against it.
     """
 
