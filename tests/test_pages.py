@@ -10,6 +10,7 @@ Set SCREENSHOT_DIR=docs to refresh the README's screenshots while the tests run.
 
 from __future__ import annotations
 
+import html
 import http.server
 import os
 import re
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -29,11 +31,14 @@ from bot.assistant import DISCLAIMER, Assistant
 from bot.embedding import SentenceTransformerEmbedder
 from bot.settings import Settings
 from bot.topics import related_topics, topics_below
+from bot.web.pages import marked, templates
 
 browser_test = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 IN_SCOPE = "Can ketamine make me dizzy?"
+FIRST = "What happens during an IV infusion?"
+FOLLOW_UP = "and how long does that last?"
 NOT_COVERED = "What payment plans do you offer?"
 CRISIS = "I want to end my life"
 
@@ -234,9 +239,6 @@ def test_on_a_phone_a_question_and_enter_show_the_passage_and_the_disclaimer(bro
         expect(page.locator("#message")).to_be_focused()
         # Phone first: nothing is wider than the screen.
         assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-        reply.scroll_into_view_if_needed()
-        page.evaluate("() => window.scrollTo(0, document.querySelector('.exchange:last-child').offsetTop - 8)")
-        screenshot(page, "visitor.png")
 
 
 @browser_test
@@ -271,6 +273,105 @@ def test_the_answer_is_the_vetted_passage_verbatim(browser: Browser, site: Site)
         reply = ask(page, IN_SCOPE)
         shown = reply.locator(".answer-text").all_text_contents()
         assert shown == [answer["text"] for answer in api["answers"]]
+
+
+@browser_test
+def test_on_a_phone_the_answering_sentence_is_marked_and_the_passage_kept_whole(browser: Browser, site: Site) -> None:
+    api = httpx.post(site.url + "/api/chat", json={"message": IN_SCOPE}).json()
+    assert len(api["answers"]) == 1, "this question has one clear answer"
+    answer = api["answers"][0]
+    assert answer["highlights"]
+    with open_page(browser, site.url + "/", viewport=PHONE, device_scale_factor=2, reduced_motion="reduce") as page:
+        reply = ask(page, IN_SCOPE)
+        expect(reply.locator(".answer")).to_have_count(1)
+        text = reply.locator(".answer-text")
+        expect(text).to_have_text(answer["text"])  # the whole passage, word for word
+        marks = text.locator("mark")
+        expect(marks).to_have_text([answer["text"][start:end] for start, end in answer["highlights"]])
+        mark = marks.first
+        expect(mark).to_be_in_viewport()
+        # A screen reader hears where the marked sentence starts and ends; the text is not touched.
+        spoken = mark.evaluate(
+            "(m) => [getComputedStyle(m, '::before').content, getComputedStyle(m, '::after').content]"
+        )
+        assert spoken == ['"answering sentence: "', '" (end of answering sentence)"']
+        assert mark.evaluate("(m) => getComputedStyle(m).backgroundColor") != text.evaluate(
+            "(t) => getComputedStyle(t).backgroundColor"
+        )
+        screenshot(page, "visitor.png")  # the reply was scrolled to the top of the screen
+
+
+def test_marked_cuts_the_text_and_never_changes_it() -> None:
+    text = "One. Two three. Four."
+    assert marked(text, [[5, 15]]) == [("One. ", False), ("Two three.", True), (" Four.", False)]
+    assert marked(text, [[0, 4], [16, 21]]) == [("One.", True), (" Two three. ", False), ("Four.", True)]
+    assert marked(text, []) == [(text, False)]
+    # Out of order, out of range or empty spans are left unmarked; the text always joins back whole.
+    for spans in ([[5, 15], [0, 4]], [[10, 99]], [[3, 3]], [[-1, 4]]):
+        assert "".join(piece for piece, _ in marked(text, spans)) == text
+    assert marked("", []) == [("", False)]
+
+
+def test_the_page_without_javascript_marks_the_answering_sentence(site: Site) -> None:
+    answer = httpx.post(site.url + "/api/chat", json={"message": IN_SCOPE}).json()["answers"][0]
+    start, end = answer["highlights"][0]
+    page = httpx.post(site.url + "/", data={"message": IN_SCOPE}).text.split("<template", 1)[0]
+    assert f"<mark>{html.escape(answer['text'][start:end], quote=False)}</mark>" in page
+
+
+@browser_test
+def test_a_follow_up_is_sent_with_the_earlier_questions_and_answered_in_context(browser: Browser, site: Site) -> None:
+    with open_page(browser, site.url + "/", viewport=PHONE) as page:
+        with page.expect_request("**/api/chat") as first:
+            ask(page, FIRST)
+        assert first.value.post_data_json == {"message": FIRST, "history": []}
+        with page.expect_request("**/api/chat") as second:
+            reply = ask(page, FOLLOW_UP)
+        assert second.value.post_data_json == {"message": FOLLOW_UP, "history": [FIRST]}
+        # Read with the question before it, the follow-up gets the infusion's passage, not the fallback.
+        expected = httpx.post(site.url + "/api/chat", json={"message": FOLLOW_UP, "history": [FIRST]}).json()
+        assert expected["matched"]
+        expect(reply.locator(".answer-section").first).to_have_text(expected["answers"][0]["section"])
+        expect(reply.locator(".fallback")).to_have_count(0)
+
+        # Only the last three questions go along, and nothing is kept once the page is gone.
+        for question in ("Is ketamine addictive?", "Can I drive home afterwards?"):
+            ask(page, question)
+        with page.expect_request("**/api/chat") as fifth:
+            ask(page, IN_SCOPE)
+        assert fifth.value.post_data_json["history"] == [
+            FOLLOW_UP,
+            "Is ketamine addictive?",
+            "Can I drive home afterwards?",
+        ]
+        kept = page.evaluate("() => [localStorage.length, sessionStorage.length, document.cookie]")
+        assert kept == [0, 0, ""]
+
+
+def test_without_javascript_the_form_carries_the_earlier_questions(site: Site) -> None:
+    first = httpx.post(site.url + "/", data={"message": FIRST}).text
+    assert f'<input type="hidden" name="history" value="{FIRST}">' in first
+    follow_up = httpx.post(site.url + "/", data={"message": FOLLOW_UP, "history": [FIRST]})
+    expected = httpx.post(site.url + "/api/chat", json={"message": FOLLOW_UP, "history": [FIRST]}).json()
+    assert f'<h3 class="answer-section">{html.escape(expected["answers"][0]["section"])}</h3>' in follow_up.text
+    assert follow_up.text.count('name="history"') == 2  # both questions go along with the next one
+
+
+def test_a_language_notice_leads_the_reply_when_the_reply_has_one(site: Site) -> None:
+    notice = "Esta información está en inglés. Para hablar con una persona en español, llame al (856) 666-2441."
+    reply = SimpleNamespace(
+        crisis=False,
+        matched=False,
+        notice="No vetted answer.",
+        language_notice=notice,
+        answers=[],
+        disclaimer=DISCLAIMER,
+    )
+    page = templates.get_template("_exchange.html").render(
+        exchange=SimpleNamespace(question="¿Cuánto dura?", reply=reply, topics=[]), settings=site.settings
+    )
+    after = page.split('<div class="bubble bot reply">', 1)[1].lstrip()
+    assert after.startswith(f'<p class="language-notice">{html.escape(notice, quote=False)}</p>')
 
 
 @browser_test
@@ -524,7 +625,9 @@ def test_related_topics_skip_the_answer_sections_and_their_questions_find_them(a
 
 
 def test_the_related_endpoint_returns_topics_and_refuses_an_empty_question(site: Site, assistant: Assistant) -> None:
-    expected = [{"section": t.section, "question": t.question} for t in related_topics(assistant, IN_SCOPE)]
+    reply = assistant.chat(IN_SCOPE)
+    below = topics_below(reply.ranking, assistant.retriever.index.passages, shown=len(reply.answers))
+    expected = [{"section": t.section, "question": t.question} for t in below]
     good = httpx.get(site.url + "/api/related", params={"q": IN_SCOPE})
     assert good.status_code == 200
     assert 1 <= len(good.json()["topics"]) <= 3
@@ -535,6 +638,17 @@ def test_the_related_endpoint_returns_topics_and_refuses_an_empty_question(site:
     empty = httpx.get(site.url + "/api/related", params={"q": " "})
     assert empty.status_code == 422
     assert "q:" in empty.json()["detail"]
+
+    # A follow-up's topics come from the reply it got with the questions before it.
+    chat = httpx.post(site.url + "/api/chat", json={"message": FOLLOW_UP, "history": [FIRST]}).json()
+    follow_up = httpx.get(site.url + "/api/related", params={"q": FOLLOW_UP, "history": [FIRST]}).json()["topics"]
+    assert 1 <= len(follow_up) <= 3
+    assert not {a["section"] for a in chat["answers"]} & {t["section"] for t in follow_up}
+    too_many = httpx.get(site.url + "/api/related", params={"q": IN_SCOPE, "history": ["a", "b", "c", "d"]})
+    assert too_many.status_code == 422
+    blank = httpx.get(site.url + "/api/related", params={"q": IN_SCOPE, "history": [" "]})
+    assert blank.status_code == 422
+    assert blank.json()["detail"].startswith("history:")
 
 
 def test_every_starter_question_has_a_vetted_answer(assistant: Assistant) -> None:

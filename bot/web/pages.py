@@ -7,6 +7,7 @@ must be searched, a vote) goes to a worker thread, so that a repeated question n
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -16,13 +17,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from bot.assistant import DISCLAIMER, Assistant
-from bot.cache import normalise
+from bot.assistant import DISCLAIMER, Assistant, ChatReply
 from bot.safety import CRISIS_NOTICE
 from bot.settings import PROJECT_ROOT, Settings
-from bot.topics import Topic, related_topics, topics_below
+from bot.topics import Topic, topics_below
 from bot.web import api
-from bot.web.schemas import MESSAGE_SCHEMA, ChatResponse, FeedbackRequest, clean_message
+from bot.web.schemas import MAX_HISTORY, MESSAGE_SCHEMA, ChatResponse, FeedbackRequest, clean_message
 
 WEB = PROJECT_ROOT / "web"
 STATIC_DIR = WEB / "static"
@@ -30,6 +30,27 @@ STAFF_RESULTS = 10
 
 router = APIRouter()
 templates = Jinja2Templates(directory=WEB / "templates")  # autoescape is on for .html
+
+
+def marked(text: str, highlights: Iterable[Sequence[int]] | None) -> list[tuple[str, bool]]:
+    """``text`` cut at the ``[start, end]`` offsets of its answering sentences: (piece, marked) pairs
+    whose pieces join back into ``text`` exactly. A span out of order or out of range is left unmarked.
+    chat.js and staff.js (``markText``) cut the same way."""
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for start, end in highlights or ():
+        if not at <= start < end <= len(text):
+            continue
+        if start > at:
+            pieces.append((text[at:start], False))
+        pieces.append((text[start:end], True))
+        at = end
+    if at < len(text) or not pieces:
+        pieces.append((text[at:], False))
+    return pieces
+
+
+templates.env.filters["marked"] = marked
 
 
 @dataclass(frozen=True)
@@ -72,9 +93,33 @@ def _base(request: Request, **extra: Any) -> dict[str, Any]:
     return {"settings": settings, "disclaimer": DISCLAIMER, "crisis_notice": CRISIS_NOTICE, **extra}
 
 
-async def _chat_page(request: Request, *, embed: bool, message: str | None = None) -> HTMLResponse:
-    """The chat page, with the reply to ``message`` when the form was posted without JavaScript."""
+def _earlier(history: Sequence[str]) -> list[str]:
+    """The earlier questions a posted form carried back, the last MAX_HISTORY that are valid."""
+    cleaned = []
+    for question in history:
+        try:
+            cleaned.append(clean_message(question))
+        except ValueError:
+            continue  # only a hand-edited form gets here; the question is answered without it
+    return cleaned[-MAX_HISTORY:]
+
+
+def _topics(assistant: Assistant, reply: ChatReply) -> list[Topic]:
+    """Sections near the question that the reply did not show; a fallback gets the nearest ones, so that
+    a phone number is not all the visitor is left with. A crisis reply offers none."""
+    if reply.crisis:
+        return []
+    return topics_below(reply.ranking, assistant.retriever.index.passages, shown=len(reply.answers))
+
+
+async def _chat_page(
+    request: Request, *, embed: bool, message: str | None = None, history: Sequence[str] = ()
+) -> HTMLResponse:
+    """The chat page, with the reply to ``message`` when the form was posted without JavaScript.
+    The form then carries the visitor's earlier questions in hidden fields, as chat.js keeps them."""
+    earlier = _earlier(history)
     context = _base(request, embed=embed, post_url="/embed" if embed else "/", exchange=None, error=None)
+    context["history"] = earlier
     status = 200
     if message is not None:
         try:
@@ -89,10 +134,9 @@ async def _chat_page(request: Request, *, embed: bool, message: str | None = Non
         else:
             # The API's own function, so that a posted form and /api/chat record the same things.
             state = request.app.state
-            reply = (await api.answer(assistant, state.storage, state.replies, text)).reply
-            # A fallback offers nearby topics too, so that a phone number is not all the visitor gets.
-            topics = [] if reply.crisis else topics_below(reply.ranking, assistant.retriever.index.passages)
-            context["exchange"] = Exchange(text, ChatResponse.of(reply), topics)
+            reply = (await api.answer(assistant, state.storage, state.replies, text, earlier)).reply
+            context["exchange"] = Exchange(text, ChatResponse.of(reply), _topics(assistant, reply))
+            context["history"] = [*earlier, text][-MAX_HISTORY:]
     return templates.TemplateResponse(request, "chat.html", context, status_code=status)
 
 
@@ -101,9 +145,12 @@ async def visitor(request: Request) -> HTMLResponse:
     return await _chat_page(request, embed=False)
 
 
+Earlier = Annotated[list[str], Form(default_factory=list)]
+
+
 @router.post("/", include_in_schema=False, response_class=HTMLResponse)
-async def visitor_posted(request: Request, message: Annotated[str, Form()] = "") -> HTMLResponse:
-    return await _chat_page(request, embed=False, message=message)
+async def visitor_posted(request: Request, history: Earlier, message: Annotated[str, Form()] = "") -> HTMLResponse:
+    return await _chat_page(request, embed=False, message=message, history=history)
 
 
 @router.get("/embed", include_in_schema=False, response_class=HTMLResponse)
@@ -113,8 +160,8 @@ async def embed(request: Request) -> HTMLResponse:
 
 
 @router.post("/embed", include_in_schema=False, response_class=HTMLResponse)
-async def embed_posted(request: Request, message: Annotated[str, Form()] = "") -> HTMLResponse:
-    return await _chat_page(request, embed=True, message=message)
+async def embed_posted(request: Request, history: Earlier, message: Annotated[str, Form()] = "") -> HTMLResponse:
+    return await _chat_page(request, embed=True, message=message, history=history)
 
 
 @router.get("/widget.js", include_in_schema=False)
@@ -173,6 +220,13 @@ async def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = ""
 async def related(
     request: Request,
     q: Annotated[str, Query(max_length=4000, description="The visitor's question.", json_schema_extra=MESSAGE_SCHEMA)],
+    history: Annotated[
+        list[str],
+        Query(
+            description="The earlier questions sent with it to /api/chat, oldest first (at most 3): "
+            "the topics then come from that reply. Never stored."
+        ),
+    ] = [],  # noqa: B006 - FastAPI copies a default, it is never shared
 ) -> dict[str, list[dict[str, str]]]:
     """Up to three sections near the question that its answer did not show, each with a question to ask."""
     assistant = api.current_assistant(request)
@@ -180,11 +234,17 @@ async def related(
         text = clean_message(q)
     except ValueError as error:
         raise HTTPException(422, f"q: {error}") from error
+    try:
+        earlier = [clean_message(question) for question in history]
+    except ValueError as error:
+        raise HTTPException(422, f"history: {error}") from error
+    if len(earlier) > MAX_HISTORY:
+        raise HTTPException(422, f"history: at most {MAX_HISTORY} questions")
     # The page asks right after /api/chat answered the same question: its cached reply has the ranking.
-    retriever = assistant.retriever
-    answered: api.Answered | None = request.app.state.replies.get(retriever.version, normalise(text))
-    if answered is not None and answered.reply.ranking:
-        topics = topics_below(answered.reply.ranking, retriever.index.passages)
-    else:
-        topics = await run_in_threadpool(related_topics, assistant, text)
+    answered: api.Answered | None = request.app.state.replies.get(
+        assistant.retriever.version, api.chat_key(text, earlier)
+    )
+    # Otherwise the reply is worked out again (and not recorded), so the topics are the page's.
+    reply = answered.reply if answered is not None else await run_in_threadpool(assistant.chat, text, earlier)
+    topics = _topics(assistant, reply)
     return {"topics": [{"section": t.section, "question": t.question} for t in topics]}

@@ -20,6 +20,10 @@
   if (window.ResizeObserver) new ResizeObserver(measureBar).observe(form);
   let busy = false;
   let crisisCount = 0;
+  // The visitor's last questions on this page, oldest first, sent with each new one so that a
+  // follow-up ("and how long does that last?") is understood. Only in memory, for this page view.
+  const MAX_HISTORY = 3;
+  const earlier = [];
 
   function piece(id) {
     const template = document.getElementById(id);
@@ -53,7 +57,7 @@
     const element = piece("tpl-answer");
     setText(element, ".answer-section", answer.section);
     element.dataset.title = answer.title;
-    setText(element, ".answer-text", answer.text);
+    window.faqbotMarks.fill(element.querySelector(".answer-text"), answer.text, answer.highlights);
     return element;
   }
 
@@ -90,8 +94,14 @@
     const reply = piece("tpl-reply");
     const disclaimer = reply.querySelector(".reply-disclaimer");
     disclaimer.textContent = data.disclaimer;
+    if (data.language_notice) {
+      // On top, where a visitor who reads little English looks first (the crisis card still leads).
+      const notice = piece("tpl-language");
+      notice.textContent = data.language_notice;
+      reply.prepend(notice);
+    }
     if (data.crisis) {
-      reply.insertBefore(crisisPiece(data.notice), disclaimer);
+      reply.prepend(crisisPiece(data.notice));
     } else if (!data.matched) {
       const fallback = piece("tpl-fallback");
       setText(fallback, ".fallback-notice", data.notice || "");
@@ -114,10 +124,12 @@
     return reply;
   }
 
-  async function relatedTopics(message) {
+  async function relatedTopics(message, history) {
     // Extra help only: if it fails, the answer still shows.
     try {
-      const response = await fetch("/api/related?q=" + encodeURIComponent(message), { headers: { Accept: "application/json" } });
+      const params = new URLSearchParams({ q: message });
+      for (const question of history) params.append("history", question);
+      const response = await fetch("/api/related?" + params, { headers: { Accept: "application/json" } });
       if (!response.ok) return [];
       const data = await response.json();
       return Array.isArray(data.topics) ? data.topics : [];
@@ -133,15 +145,18 @@
     setText(exchange, ".question-text", message);
     conversation.appendChild(exchange);
     pending.textContent = "Looking that up…";
+    const history = earlier.slice(-MAX_HISTORY);
+    earlier.push(message);
+    if (earlier.length > MAX_HISTORY) earlier.shift();
     let reply;
     try {
-      const response = await postJson("/api/chat", { message });
+      const response = await postJson("/api/chat", { message, history });
       const data = await response.json().catch(() => null);
       if (!response.ok || !data) {
         reply = errorPiece(problem(response.status, data));
       } else {
         // A fallback offers topics too, so that a phone number is not all the visitor gets.
-        const topics = data.crisis ? [] : await relatedTopics(message);
+        const topics = data.crisis ? [] : await relatedTopics(message, history);
         reply = replyPiece(data, topics);
       }
     } catch {
