@@ -553,6 +553,10 @@ def test_text_contrast_passes_wcag_aa(browser: Browser, site: Site, scheme: str)
         assert page.evaluate(CONTRAST_JS) == []
         page.get_by_text("Read this with every answer").click()  # folded, it shows a note instead
         assert page.evaluate(CONTRAST_JS) == []
+    with open_page(browser, site.url + "/staff?q=" + NOT_COVERED, viewport=DESKTOP, color_scheme=scheme) as page:
+        expect(page.locator("#no-answer")).to_be_visible()
+        expect(page.locator(".result.unshown").first).to_be_visible()
+        assert page.evaluate(CONTRAST_JS) == []
 
 
 @browser_test
@@ -685,7 +689,9 @@ def test_staff_type_arrow_down_enter_copies_the_passage_and_disclaimer(browser: 
         page.keyboard.press("Enter")
         expect(page.locator("#status")).to_have_text("Copied passage 2 and the disclaimer.")
         copied = page.evaluate("() => navigator.clipboard.readText()")
-        assert copied == second.locator(".result-text").text_content() + "\n\n" + DISCLAIMER
+        # The whole passage as written, its marked sentence no different from the rest.
+        api = httpx.get(site.url + "/api/search", params={"q": "dizziness and nausea"}).json()
+        assert copied == api["results"][1]["text"] + "\n\n" + DISCLAIMER
         screenshot(page, "staff.png")
 
         # Up from the first result goes back to the search box.
@@ -747,11 +753,45 @@ def test_staff_can_fold_the_disclaimer_to_fit_more_and_copy_still_includes_it(br
         expect(page.locator("#disclaimer")).to_have_text(DISCLAIMER)
 
 
+@browser_test
+def test_staff_see_a_banner_when_the_visitor_page_would_not_answer(browser: Browser, site: Site) -> None:
+    api = httpx.get(site.url + "/api/search", params={"q": NOT_COVERED}).json()
+    assert api["matched"] is False
+    with open_page(browser, site.url + "/staff", viewport=DESKTOP) as page:
+        banner = page.locator("#no-answer")
+        page.keyboard.type(NOT_COVERED)
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("No vetted answer: tell the caller")
+        expect(banner).to_contain_text(site.settings.contact_phone)
+        expect(page.locator("#status")).to_contain_text("No vetted answer.")
+        # The passages are there to read, greyed: the visitor page would show none of them.
+        results = page.locator("#results .result")
+        expect(results).to_have_count(len(api["results"]))
+        expect(page.locator("#results .result.unshown")).to_have_count(len(api["results"]))
+        expect(results.first.locator(".result-unshown")).to_have_text("not shown to visitors")
+        screenshot(page, "staff-no-answer.png")
+
+        # A question the visitor page answers: no banner, and the passage it shows is not greyed.
+        page.fill("#q", IN_SCOPE)
+        expect(banner).to_be_hidden()
+        expect(page.locator("#status")).to_have_text(re.compile(r"^\d+ results? for “"))
+        expect(results.first).not_to_have_class(re.compile(r"\bunshown\b"))
+        found = httpx.get(site.url + "/api/search", params={"q": IN_SCOPE}).json()["results"][0]
+        expect(results.first.locator("mark")).to_have_text([found["text"][a:b] for a, b in found["highlights"]])
+        expect(results.first.locator(".result-unshown")).to_be_hidden()
+
+    # The server renders the same for a shared link.
+    rendered = httpx.get(site.url + "/staff", params={"q": NOT_COVERED}).text.split("<template", 1)[0]
+    assert '<div class="no-answer" id="no-answer">' in rendered
+    assert rendered.count('<li class="result unshown"') == len(api["results"])
+
+
 def test_staff_query_in_the_url_renders_on_the_server(site: Site) -> None:
     page = httpx.get(site.url + "/staff", params={"q": "ketamine nasal spray"})
     assert page.status_code == 200
     rendered = page.text.split("<template", 1)[0]  # not the empty copy kept for the script
-    assert rendered.count('class="result"') == 10
+    assert rendered.count('<li class="result') == 10
+    assert 'id="no-answer" hidden' in rendered
     assert "Intranasal Administration of Ketamine" in page.text
     assert 'value="ketamine nasal spray"' in page.text
     assert DISCLAIMER in page.text

@@ -195,7 +195,7 @@ def feedback_posted(
 @router.get("/staff", include_in_schema=False, response_class=HTMLResponse)
 async def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = "") -> HTMLResponse:
     """Staff lookup; ``?q=`` renders the ranked passages on the server, so a link can be shared."""
-    context = _base(request, q=q, results=[], index_version=None, error=None)
+    context = _base(request, q=q, results=[], matched=None, index_version=None, error=None)
     status = 200
     assistant = _assistant(request)
     if assistant is not None:
@@ -213,6 +213,7 @@ async def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = ""
         else:
             found = (await api.find(assistant, request.app.state.results, text, STAFF_RESULTS)).response
             context["results"], context["index_version"] = found.results, found.index_version
+            context["matched"] = found.matched
     return templates.TemplateResponse(request, "staff.html", context, status_code=status)
 
 

@@ -12,6 +12,7 @@
   const version = document.getElementById("index-version");
   const disclaimer = document.getElementById("disclaimer").textContent.trim();
   const template = document.getElementById("tpl-result");
+  const noAnswer = document.getElementById("no-answer");
   const DEBOUNCE_MS = 200;
   const RESULTS = 10;
 
@@ -43,7 +44,11 @@
     item.querySelector(".result-section").textContent = result.section;
     item.querySelector(".result-title").textContent = result.title;
     item.querySelector(".result-id").textContent = result.id;
-    item.querySelector(".result-text").textContent = result.text;
+    window.faqbotMarks.fill(item.querySelector(".result-text"), result.text, result.highlights);
+    // Greyed, still readable: a passage the visitor page would not show for this question.
+    const unshown = result.shown === false;
+    item.classList.toggle("unshown", unshown);
+    item.querySelector(".result-unshown").hidden = !unshown;
     return item;
   }
 
@@ -64,6 +69,7 @@
     const ticket = ++latest;
     if (!query) {
       list.replaceChildren();
+      noAnswer.hidden = true;
       status.textContent = "Type a question or a few words.";
       shown = "";
       remember("");
@@ -81,7 +87,9 @@
       }
       list.replaceChildren(...data.results.map((result, i) => resultPiece(result, i + 1)));
       if (version && data.index_version) version.textContent = data.index_version;
-      status.textContent = plural(data.results.length) + " for “" + query + "”";
+      const unanswered = data.matched === false;
+      noAnswer.hidden = !unanswered;
+      status.textContent = (unanswered ? "No vetted answer. " : "") + plural(data.results.length) + " for “" + query + "”";
       shown = query;
       remember(query);
     } catch {
