@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint index soak bench fuzz eval eval-external calibrate clean
+.PHONY: run test lint index check build release soak bench fuzz eval eval-external calibrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 index: $(VENV)/.installed
 	$(BIN)/python -m bot build --if-stale
+
+# The content team's loop: check the knowledge files, build the index, make the running server serve it.
+# The first run on a fresh clone installs everything (a few minutes). SERVER is the server to release to.
+SERVER ?= http://$(HOST):$(PORT)
+check: $(VENV)/.installed
+	@$(BIN)/python -m bot check
+
+build: $(VENV)/.installed
+	@$(BIN)/python -m bot build
+
+release: $(VENV)/.installed
+	@$(BIN)/python -m bot reload --server $(SERVER)
 
 run: index
 	$(BIN)/python -m bot serve --host $(HOST) --port $(PORT)

@@ -300,6 +300,7 @@ def bench(
 
 
 app.command()(release_cli.diff)
+app.command()(release_cli.reload)
 app.command()(release_cli.report)
 
 

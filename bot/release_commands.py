@@ -1,5 +1,6 @@
-"""The content team's commands: ``diff`` (what a reload would change) and ``report`` (what visitors
-missed), plus the model-backed part of ``check``. ``bot.cli`` registers them."""
+"""The content team's commands: ``diff`` (what a reload would change), ``reload`` (serve the built
+index), ``report`` (what visitors missed), plus the model-backed part of ``check``. ``bot.cli``
+registers them."""
 
 from __future__ import annotations
 
@@ -103,6 +104,46 @@ def diff(
         if changes.empty
         else f"{len(counts['added'])} added, {len(counts['removed'])} removed, {len(counts['changed'])} changed"
     )
+
+
+def reload(
+    server: Annotated[str, typer.Option(help="The running server to reload.")] = DEFAULT_SERVER,
+) -> None:
+    """Make the running server serve the index just built (POST /admin/reload with FAQBOT_ADMIN_TOKEN)."""
+    token = Settings().admin_token
+    if not token:
+        raise _fail("FAQBOT_ADMIN_TOKEN is not set: it must be the token the server was started with")
+    request = urllib.request.Request(
+        server.rstrip("/") + "/admin/reload",
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            data: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise _fail(_refusal(server, error)) from error
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise _fail(f"cannot reach {server} ({getattr(error, 'reason', error)}): is the server running?") from error
+    version, previous = data.get("index_version"), data.get("previous_version")
+    if version == previous:
+        typer.echo(f"{server} already serves index {version} ({data.get('passage_count')} passages)")
+    else:
+        typer.echo(f"{server} now serves index {version} ({data.get('passage_count')} passages; was {previous})")
+
+
+def _refusal(server: str, error: urllib.error.HTTPError) -> str:
+    """A refused reload in one line: the server's reason, or what to fix on this side."""
+    if error.code == 401:
+        return f"{server} refused the admin token: FAQBOT_ADMIN_TOKEN must be the one the server was started with"
+    try:
+        body = json.loads(error.read())
+        detail, served = str(body["detail"]), body.get("index_version")
+    except (ValueError, KeyError, TypeError, OSError):
+        detail, served = f"it answered {error.code}", None
+    if error.code == 409 and served:
+        return f"{detail}; {server} still serves index {served}"
+    return f"{server} did not reload: {detail}"
 
 
 def report(as_json: Annotated[bool, typer.Option("--json", help="Print GET /admin/report's JSON.")] = False) -> None:

@@ -4,11 +4,13 @@ so those tests are few and each checks several things."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import httpx
 import pytest
+import typer
 from typer.testing import CliRunner, Result
 
 from bot.cli import app, short_names
@@ -366,3 +368,18 @@ def test_build_if_stale_skips_a_current_index_and_rebuilds_a_stale_one(
 
     again = run(["build", "--if-stale"], target, knowledge_copy)
     assert again.stdout.strip() == f"index {manifest['index_version']} is up to date"
+
+
+def test_every_command_the_editor_section_names_exists() -> None:
+    """An editor follows the README's section to the letter: each `make X` is a target of the Makefile
+    and each `faqbot X` a command, so none of them answers 'command not found' or 'No rule'."""
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## For the content team", 1)[1].split("\n## ", 1)[0]
+    targets = set(re.findall(r"^([a-z-]+):", (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8"), re.M))
+    named = set(re.findall(r"(?:^|`)make ([a-z-]+)", section, re.M))
+    assert {"check", "build", "release"} <= named
+    assert named <= targets, named - targets
+    commands = {c.name for c in typer.main.get_command(app).commands.values()}  # type: ignore[attr-defined]
+    verbs = set(re.findall(r"(?:^|`|/)faqbot ([a-z-]+)", section, re.M))
+    assert {"check", "build", "reload", "diff"} <= verbs
+    assert verbs <= commands, verbs - commands

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bot.index import MANIFEST_FILE, PASSAGES_FILE, _file_digest, index_version
 from bot.knowledge import Passage, display_path
 from bot.phrasings import phrasing_problems
 from bot.release import diff_passages
+from bot.settings import PROJECT_ROOT
 
 TOKEN = "release-token"
 AFTERCARE = """---
@@ -182,6 +184,59 @@ def test_editor_loop(tmp_path: Path, knowledge_copy: Path, served: Path, embedde
     for path in (p for p in tmp_path.rglob("*") if p.is_file()):
         content = path.read_bytes().lower()
         assert b"zelphine" not in content, path
+
+
+def make_release(server: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``make release`` as an editor runs it (``-o``: use the installed virtualenv as it is)."""
+    command = ["make", "--no-print-directory", "-o", ".venv/.installed", "release", f"SERVER={server}"]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_release_serves_the_new_build_or_says_in_one_line_why_not(
+    tmp_path: Path, knowledge_copy: Path, served: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = make_settings(tmp_path, served, knowledge_copy, admin_token=TOKEN)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "FAQBOT_INDEX_DIR": str(served), "HF_HUB_OFFLINE": "1"}
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=60) as http:
+        old_version = http.get("/readyz").json()["index_version"]
+        add_aftercare(knowledge_copy)
+        built = build(knowledge_copy, served, embedder)
+        new_version = built.index_version
+
+        # Without the token, or with another one, nothing changes and the editor is told what to set.
+        unset = make_release(live.url, env)
+        assert unset.returncode != 0
+        assert unset.stderr.splitlines()[0] == (
+            "error: FAQBOT_ADMIN_TOKEN is not set: it must be the token the server was started with"
+        )
+        wrong = make_release(live.url, {**env, "FAQBOT_ADMIN_TOKEN": "wrong"})
+        assert wrong.returncode != 0
+        assert wrong.stderr.splitlines()[0].startswith(f"error: {live.url} refused the admin token")
+        assert http.get("/readyz").json()["index_version"] == old_version
+
+        # With it, the server serves the new build, and one line says which version.
+        released = make_release(live.url, {**env, "FAQBOT_ADMIN_TOKEN": TOKEN})
+        assert released.returncode == 0, released.stderr
+        served_now = f"{live.url} now serves index {new_version} ({built.passage_count} passages; was {old_version})"
+        assert released.stdout.splitlines() == [served_now]
+        assert http.get("/readyz").json()["index_version"] == new_version
+
+        # A broken build is refused: one line with the reason and the version still served.
+        faiss_file = served / "vectors.faiss"
+        faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+        refused = make_release(live.url, {**env, "FAQBOT_ADMIN_TOKEN": TOKEN})
+        assert refused.returncode != 0
+        line = refused.stderr.splitlines()[0]
+        assert line.startswith("error: index refused: ")
+        assert "does not match the manifest" in line
+        assert line.endswith(f"{live.url} still serves index {new_version}")
+        assert "Traceback" not in refused.stderr
+
+    nobody = make_release(live.url, {**env, "FAQBOT_ADMIN_TOKEN": TOKEN})
+    assert nobody.returncode != 0
+    assert nobody.stderr.splitlines()[0].startswith(f"error: cannot reach {live.url} (")
+    assert nobody.stderr.splitlines()[0].endswith("is the server running?")
 
 
 def rewrite_passages(index: Path, change: object) -> None:
