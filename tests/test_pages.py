@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -31,7 +30,7 @@ from bot.assistant import DISCLAIMER, Assistant
 from bot.embedding import SentenceTransformerEmbedder
 from bot.settings import Settings
 from bot.topics import related_topics, topics_below
-from bot.web.pages import marked, templates
+from bot.web.pages import marked
 
 browser_test = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -39,6 +38,8 @@ DESKTOP = {"width": 1280, "height": 860}
 IN_SCOPE = "Can ketamine make me dizzy?"
 FIRST = "What happens during an IV infusion?"
 FOLLOW_UP = "and how long does that last?"
+SPANISH = "¿Cuánto tiempo dura el efecto de la ketamina?"
+SPANISH_CRISIS = "ya no quiero vivir, quiero morirme"
 NOT_COVERED = "What payment plans do you offer?"
 CRISIS = "I want to end my life"
 
@@ -357,21 +358,26 @@ def test_without_javascript_the_form_carries_the_earlier_questions(site: Site) -
     assert follow_up.text.count('name="history"') == 2  # both questions go along with the next one
 
 
-def test_a_language_notice_leads_the_reply_when_the_reply_has_one(site: Site) -> None:
-    notice = "Esta información está en inglés. Para hablar con una persona en español, llame al (856) 666-2441."
-    reply = SimpleNamespace(
-        crisis=False,
-        matched=False,
-        notice="No vetted answer.",
-        language_notice=notice,
-        answers=[],
-        disclaimer=DISCLAIMER,
-    )
-    page = templates.get_template("_exchange.html").render(
-        exchange=SimpleNamespace(question="¿Cuánto dura?", reply=reply, topics=[]), settings=site.settings
-    )
-    after = page.split('<div class="bubble bot reply">', 1)[1].lstrip()
-    assert after.startswith(f'<p class="language-notice">{html.escape(notice, quote=False)}</p>')
+@browser_test
+def test_a_question_in_spanish_gets_the_line_in_spanish_on_top_of_the_reply(browser: Browser, site: Site) -> None:
+    api = httpx.post(site.url + "/api/chat", json={"message": SPANISH}).json()
+    assert "está en inglés" in api["language_notice"]
+    crisis = httpx.post(site.url + "/api/chat", json={"message": SPANISH_CRISIS}).json()
+    assert crisis["crisis"]
+    with open_page(browser, site.url + "/", viewport=PHONE) as page:
+        reply = ask(page, SPANISH)
+        first = reply.locator(":scope > :first-child")
+        expect(first).to_have_class("language-notice")
+        expect(first).to_have_text(api["language_notice"])
+        expect(first).to_be_in_viewport()
+        # In crisis, the crisis card still comes first, the line right under it.
+        reply = ask(page, SPANISH_CRISIS)
+        expect(reply.locator(":scope > :first-child")).to_have_class(re.compile(r"\bcrisis\b"))
+        expect(reply.locator(":scope > :nth-child(2)")).to_have_text(crisis["language_notice"])
+    # The page without JavaScript says the same, in the same place.
+    server = httpx.post(site.url + "/", data={"message": SPANISH}).text
+    after = server.split('<div class="bubble bot reply">', 1)[1].lstrip()
+    assert after.startswith(f'<p class="language-notice">{html.escape(api["language_notice"], quote=False)}</p>')
 
 
 @browser_test
@@ -546,6 +552,7 @@ def test_text_contrast_passes_wcag_aa(browser: Browser, site: Site, scheme: str)
         answered.get_by_role("button", name="Yes").click()  # both votes used: "No" is drawn as locked
         expect(answered.locator(".feedback-status")).to_contain_text("Changed")
         ask(page, NOT_COVERED)
+        ask(page, SPANISH)
         ask(page, CRISIS)
         assert page.evaluate(CONTRAST_JS) == []
     with open_page(browser, site.url + "/staff?q=dizzy", viewport=DESKTOP, color_scheme=scheme) as page:
