@@ -16,6 +16,7 @@ from bot import release_commands as release_cli
 from bot.content import ContentError, build_from, read_content
 from bot.evaluation import EvalFileError, Report, eval_files, evaluate, read_eval_file, table
 from bot.index import IndexRefused, content_hash, index_version, load_index, read_manifest
+from bot.knowledge import WARNING_KINDS, Problem
 from bot.settings import PROJECT_ROOT, Settings
 
 DEFAULT_EVAL_DIR = PROJECT_ROOT / "tests" / "data" / "eval"
@@ -63,19 +64,48 @@ def check(
     model_checks: Annotated[
         bool, typer.Option("--model/--no-model", help="Also run the checks that need the model (alternate phrasings).")
     ] = True,
+    brief: Annotated[bool, typer.Option("--brief", help="Count the warnings by kind without listing them.")] = False,
 ) -> None:
-    """Check the knowledge files; exit 1 on any error (warnings don't fail)."""
+    """Check the knowledge files; exit 1 on any error (warnings don't fail).
+
+    Errors come first; then the warnings, counted and listed by kind, the fewest first."""
     settings = Settings()
     content = read_content(settings.knowledge_dir, stale_after_days=settings.stale_after_days)
     problems = list(content.problems)
     if model_checks and not content.errors:
         problems += release_cli.model_problems(settings, content)
-    for problem in problems:
-        typer.echo(str(problem), err=problem.severity == "error")
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in errors:
+        typer.echo(str(problem), err=True)
+    for line in warning_lines([p for p in problems if p.severity != "error"], brief):
+        typer.echo(line)
     passages = len(content.knowledge.passages)
     if content.errors:
         fail(f"{len(content.errors)} error(s); nothing can be built until they are fixed")
     typer.echo(f"ok: {len(content.knowledge.files)} file(s), {passages} approved passage(s)")
+
+
+def warning_lines(warnings: list[Problem], brief: bool = False) -> list[str]:
+    """A count by kind, then each kind's warnings, the fewest first: a new kind of warning is not buried
+    under a long list the editor has seen before."""
+    if not warnings:
+        return []
+    groups: dict[str, list[Problem]] = {}
+    for warning in warnings:
+        groups.setdefault(warning.kind if warning.kind in WARNING_KINDS else "", []).append(warning)
+    ordered = sorted(groups.items(), key=lambda group: len(group[1]))
+
+    def named(kind: str, count: int) -> str:
+        one, several = WARNING_KINDS.get(kind, ("other warning", "other warnings"))
+        return f"{count} {one if count == 1 else several}"
+
+    counts = ", ".join(named(kind, len(group)) for kind, group in ordered)
+    lines = [f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''} (they do not fail the check): {counts}"]
+    if brief:
+        return lines
+    for kind, group in ordered:
+        lines += ["", f"{named(kind, len(group))}:", *map(str, group)]
+    return [*lines, ""]
 
 
 @app.command()

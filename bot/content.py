@@ -60,7 +60,7 @@ def calibration_problems(path: Path, fitted_on: str) -> list[Problem]:
     shown = [Problem(display_path(Path(p.path)), p.line, p.message, p.severity) for p in problems]
     if model is not None and model.fitted_on != fitted_on:
         message = "the scope calibration was fitted on other content: run 'faqbot calibrate' and review it"
-        shown.append(Problem(display_path(path), 1, message, "warning"))
+        shown.append(Problem(display_path(path), 1, message, "warning", "calibration"))
     return shown
 
 
@@ -81,7 +81,7 @@ def stale_problems(
         line = next((n for n, text in enumerate(lines, start=1) if text.startswith("reviewed_on:")), 1)
         age = (today - file.reviewed_on).days if file.reviewed_on else 0
         message = f"reviewed_on {file.reviewed_on} is {age} days ago (over {stale_after_days}): review the file"
-        problems.append(Problem(file.path, line, message, "warning"))
+        problems.append(Problem(file.path, line, message, "warning", "stale"))
     return problems
 
 

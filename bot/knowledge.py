@@ -25,6 +25,14 @@ STATUSES = ("approved", "draft")
 LONG_PASSAGE_WORDS = 150
 QUESTIONS_OPEN = "<!-- questions"
 QUESTIONS_CLOSE = "-->"
+# What ``check`` groups warnings by: a kind and how to name one of them and several.
+WARNING_KINDS = {
+    "long": ("long passage", "long passages"),
+    "field": ("unknown front matter field", "unknown front matter fields"),
+    "stale": ("file not reviewed lately", "files not reviewed lately"),
+    "calibration": ("scope calibration fitted on other content", "scope calibrations fitted on other content"),
+    "phrasing": ("alternate question closer to another section", "alternate questions closer to another section"),
+}
 
 
 class _FrontMatterLoader(yaml.SafeLoader):
@@ -45,6 +53,7 @@ class Problem:
     line: int
     message: str
     severity: str = "error"
+    kind: str = ""  # a warning's key in WARNING_KINDS
 
     def __str__(self) -> str:
         label = "" if self.severity == "error" else f"{self.severity}: "
@@ -102,8 +111,8 @@ def read_file(path: Path, display: str, today: dt.date) -> tuple[KnowledgeFile |
     """Parse one knowledge file. Returns ``None`` with errors when it cannot be used."""
     problems: list[Problem] = []
 
-    def problem(line: int, message: str, severity: str = "error") -> None:
-        problems.append(Problem(display, line, message, severity))
+    def problem(line: int, message: str, severity: str = "error", kind: str = "") -> None:
+        problems.append(Problem(display, line, message, severity, kind))
 
     try:
         source = path.read_text(encoding="utf-8")
@@ -159,7 +168,7 @@ def _check_meta(
             problem(1, f"front matter lacks '{key}'")
     for key in meta:
         if key not in REQUIRED_FIELDS + OPTIONAL_FIELDS:
-            problem(_key_line(lines, str(key)), f"unknown front matter field '{key}'", "warning")
+            problem(_key_line(lines, str(key)), f"unknown front matter field '{key}'", "warning", "field")
     status = meta.get("status")
     if status is not None and status not in STATUSES:
         problem(_key_line(lines, "status"), f"status must be 'approved' or 'draft', not {status!r}")
@@ -266,7 +275,10 @@ def _passages(lines: list[str], start: int, display: str, title: str, problem: A
     for passage in passages:
         if word_count(passage.text) > LONG_PASSAGE_WORDS:
             problem(
-                passage.line, f"passage has {word_count(passage.text)} words (over {LONG_PASSAGE_WORDS})", "warning"
+                passage.line,
+                f"passage has {word_count(passage.text)} words (over {LONG_PASSAGE_WORDS})",
+                "warning",
+                "long",
             )
     return passages
 

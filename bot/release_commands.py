@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +40,7 @@ def model_problems(settings: Settings, content: Content) -> list[Problem]:
         typer.echo(f"note: alternate phrasings not checked, the model cannot be loaded ({error})", err=True)
         return []
     passages = [p for f in content.knowledge.files for p in f.passages]
-    return phrasing_problems(passages, embedder)
+    return [replace(p, kind="phrasing") for p in phrasing_problems(passages, embedder)]
 
 
 def served_index(server: str, token: str | None) -> tuple[str, list[Passage]]:

@@ -156,6 +156,55 @@ def test_warnings_do_not_fail_check(tmp_path: Path) -> None:
     assert "warning: unknown front matter field 'owner'" in result.output
 
 
+WORDY = " ".join(["This sentence pads the passage out well past the length an editor is warned about."] * 12)
+WARNED = (
+    VALID.replace("reviewed_on:", "owner: content team\nreviewed_on:")
+    .replace(f"{LONG}\n\n<!--", f"{WORDY}\n\n<!--")
+    .replace(f"{LONG} Second.", f"{WORDY} Second.")
+)
+
+
+def test_check_counts_warnings_by_kind_and_lists_them_fewest_first(tmp_path: Path) -> None:
+    folder = knowledge_folder(tmp_path, WARNED)
+    doc = display_path(folder / "doc.md")
+    result = run(["check", "--no-model"], tmp_path / "index", folder)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    # The test folder's scope calibration was fitted on the project's content: a third kind.
+    assert lines[0] == (
+        "4 warnings (they do not fail the check): 1 unknown front matter field, "
+        "1 scope calibration fitted on other content, 2 long passages"
+    )
+    calibration = display_path(folder / CALIBRATION_FILE)
+    assert lines[1:] == [
+        "",
+        "1 unknown front matter field:",
+        f"{doc}:4: warning: unknown front matter field 'owner'",
+        "",
+        "1 scope calibration fitted on other content:",
+        f"{calibration}:1: warning: the scope calibration was fitted on other content: run 'faqbot calibrate' and "
+        "review it",
+        "",
+        "2 long passages:",
+        f"{doc}:10: warning: passage has 180 words (over 150)",
+        f"{doc}:18: warning: passage has 181 words (over 150)",
+        "",
+        "ok: 1 file(s), 2 approved passage(s)",
+    ]
+    brief = run(["check", "--no-model", "--brief"], tmp_path / "index", folder)
+    assert brief.stdout.splitlines() == [lines[0], lines[-1]]
+
+
+def test_an_error_comes_before_the_warnings_an_editor_has_seen(tmp_path: Path) -> None:
+    folder = knowledge_folder(tmp_path, WARNED.replace("status: approved", "status: publshed"))
+    result = run(["check", "--no-model"], tmp_path / "index", folder)
+    assert_clean_error(result, 1)
+    lines = result.output.splitlines()
+    assert lines[0] == f"{display_path(folder / 'doc.md')}:3: status must be 'approved' or 'draft', not 'publshed'"
+    assert lines[1].startswith("4 warnings (they do not fail the check): ")
+    assert lines[-1] == "error: 1 error(s); nothing can be built until they are fixed"
+
+
 def test_ask_json_returns_the_side_effects_passage_verbatim_like_the_api(index_dir: Path, client: httpx.Client) -> None:
     result = run(["ask", SIDE_EFFECTS_QUESTION, "--json"], index_dir)
     assert result.exit_code == 0, result.output
