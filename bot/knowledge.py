@@ -141,6 +141,13 @@ def _front_matter(lines: list[str], problem: Any) -> tuple[dict[str, Any] | None
     try:
         meta = yaml.load("\n".join(lines[1:end]), Loader=_FrontMatterLoader) or {}  # a SafeLoader
     except yaml.YAMLError as error:
+        # YAML reports a broken quote where it gives up, often lines below: say it where the quote opens.
+        quote = next(
+            ((number, message) for number in range(1, end) if (message := _quote_problem(lines[number]))), None
+        )
+        if quote is not None:
+            problem(quote[0] + 1, quote[1])
+            return None, 0
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
         problem(line, f"front matter is not valid YAML: {getattr(error, 'problem', error)}")
@@ -149,6 +156,38 @@ def _front_matter(lines: list[str], problem: Any) -> tuple[dict[str, Any] | None
         problem(2, "front matter must be 'key: value' lines")
         return None, 0
     return meta, end + 1
+
+
+def _quote_problem(line: str) -> str | None:
+    """In plain words, what is wrong with a ``key: "value"`` line whose quotes do not hold the value."""
+    match = re.match(r"\s*([^:#\s][^:]*):\s+(['\"])", line)
+    if match is None:
+        return None
+    key, quote = match.group(1).strip(), match.group(2)
+    value = line[match.end() :]
+    index = 0
+    while index < len(value):
+        char = value[index]
+        if quote == '"' and char == "\\":
+            index += 2
+            continue
+        if char == quote:
+            if quote == "'" and value[index + 1 : index + 2] == "'":  # '' is a ' inside single quotes
+                index += 2
+                continue
+            rest = value[index + 1 :].strip()
+            if not rest or rest.startswith("#"):
+                return None
+            inside = "double the ' inside it ('')" if quote == "'" else "put it in single quotes instead"
+            return (
+                f"the value of '{key}' ends at its second quote ({quote}) and more text follows: "
+                f"write it without the quotes, or {inside}"
+            )
+        index += 1
+    return (
+        f"the value of '{key}' opens a quote ({quote}) that this line never closes: "
+        f"end the value with {quote}, or write it without quotes"
+    )
 
 
 def _key_line(lines: list[str], key: str) -> int:
@@ -284,29 +323,43 @@ def _passages(lines: list[str], start: int, display: str, title: str, problem: A
 
 
 def _questions(lines: list[str], first: int, last: int, problem: Any, display: str) -> list[str]:
-    """Read a ``<!-- questions`` block: one ``- question`` a line, closed by ``-->``."""
+    """Read a ``<!-- questions`` block: one ``- question`` a line, closed by ``-->``.
+
+    An unclosed block runs on, as Markdown reads it, to the next ``-->`` anywhere below or to the end
+    of the file. A heading or another comment inside it means the editor forgot the ``-->``: that is
+    one error, on the line where the block opens, not one for each line it swallowed."""
     block = lines[first:last]
     questions: list[str] = []
+    found: list[tuple[int, str]] = []
     closed = False
-    for offset, raw in enumerate(block[1:], start=first + 2):
+    runs_into: int | None = None
+    for number, raw in enumerate(block[1:], start=first + 2):
         line = raw.strip()
         if line == QUESTIONS_CLOSE:
             closed = True
             break
         if not line:
             continue
-        if not line.startswith("- ") or not line[2:].strip():
-            problem(offset, "each alternate question must be one line starting with '- '")
-            continue
+        if line.startswith(("#", "<!--")):
+            runs_into = number
+            break
         if QUESTIONS_CLOSE in line:
-            problem(offset, "put the closing '-->' on a line of its own")
+            found.append((number, "put the closing '-->' on a line of its own"))
+            closed = True
+            break
+        if not line.startswith("- ") or not line[2:].strip():
+            found.append((number, "each alternate question must be one line starting with '- '"))
             continue
         questions.append(line[2:].strip())
     if block[0].strip() != QUESTIONS_OPEN:
         problem(first + 1, "write the questions one a line below '<!-- questions'")
-    if not closed:
-        problem(first + 1, "questions block is not closed: end it with a '-->' line")
-    return questions
+    if closed:
+        for number, message in found:
+            problem(number, message)
+        return questions
+    where = f"before line {runs_into}" if runs_into else "the block runs to the end of the file"
+    problem(first + 1, f"questions block is not closed: end it with a '-->' line after its last question ({where})")
+    return []
 
 
 @dataclass(frozen=True)

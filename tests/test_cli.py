@@ -124,6 +124,58 @@ def test_check_and_build_report_each_error_as_path_line_message(
     assert not (tmp_path / "index").exists()
 
 
+def doc_errors(tmp_path: Path, document: str) -> list[str]:
+    """What ``check`` says about doc.md, the lines that name it, with the path left off."""
+    folder = knowledge_folder(tmp_path, document)
+    errors = assert_clean_error(run(["check", "--no-model"], tmp_path / "index", folder), 1)
+    where = display_path(folder / "doc.md") + ":"
+    return [row.removeprefix(where) for row in errors.splitlines() if row.startswith(where)]
+
+
+def test_an_unclosed_questions_block_is_one_error_where_it_opens(tmp_path: Path) -> None:
+    # The first block loses its '-->'; Markdown then reads on to the second block's, past a heading.
+    document = VALID.replace("- A question?\n-->\n", "- A question?\n") + "\n<!-- questions\n- Another?\n-->\n"
+    assert doc_errors(tmp_path, document) == [
+        "11: questions block is not closed: end it with a '-->' line after its last question (before line 14)"
+    ]
+    at_the_end = VALID.replace("- A question?\n-->\n", "- A question?\n\nMore text.\n").split("## Second")[0]
+    assert doc_errors(tmp_path / "end", at_the_end) == [
+        "11: questions block is not closed: end it with a '-->' line after its last question "
+        "(the block runs to the end of the file)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("front", "line", "message"),
+    [
+        (
+            'title: "Test document\nstatus: approved\nreviewed_on: 2026-01-05\nsource: "Clinic leaflet"',
+            2,
+            "the value of 'title' opens a quote (\") that this line never closes: "
+            'end the value with ", or write it without quotes',
+        ),
+        (
+            'title: Test\nstatus: approved\nreviewed_on: 2026-01-05\nsource: "Clinic "best" leaflet"',
+            5,
+            "the value of 'source' ends at its second quote (\") and more text follows: "
+            "write it without the quotes, or put it in single quotes instead",
+        ),
+        (
+            "title: 'Don't drive home'\nstatus: approved\nreviewed_on: 2026-01-05",
+            2,
+            "the value of 'title' ends at its second quote (') and more text follows: "
+            "write it without the quotes, or double the ' inside it ('')",
+        ),
+    ],
+    ids=["never closed", "closed early", "apostrophe"],
+)
+def test_a_broken_quote_in_the_front_matter_is_named_in_plain_words_where_it_opens(
+    tmp_path: Path, front: str, line: int, message: str
+) -> None:
+    document = "---\n" + front + "\n---\n" + VALID.split("---\n", 2)[2]
+    assert doc_errors(tmp_path, document) == [f"{line}: {message}"]
+
+
 def test_the_valid_document_passes_check(tmp_path: Path) -> None:
     """The base of the error cases is itself valid, so each case fails for its own reason only."""
     result = run(["check"], tmp_path / "index", knowledge_folder(tmp_path, VALID))
