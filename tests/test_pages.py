@@ -549,6 +549,7 @@ def test_text_contrast_passes_wcag_aa(browser: Browser, site: Site, scheme: str)
         page.get_by_text("About this assistant").click()
         answered = ask(page, IN_SCOPE)
         answered.get_by_role("button", name="No").click()
+        expect(answered.locator(".feedback-status")).to_have_text("Thank you for telling us.")
         answered.get_by_role("button", name="Yes").click()  # both votes used: "No" is drawn as locked
         expect(answered.locator(".feedback-status")).to_contain_text("Changed")
         ask(page, NOT_COVERED)
