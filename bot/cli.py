@@ -204,6 +204,7 @@ def serve(
     import uvicorn
 
     from bot.content import SAFETY_FOLDER
+    from bot.release import refuse_empty
     from bot.safety import check_safety_files
     from bot.web.app import create_app
 
@@ -211,7 +212,9 @@ def serve(
     # Check the index and the crisis lists before any model is loaded, so that a bad index is one
     # line here, not a traceback per worker; the app then loads everything once, in its lifespan.
     try:
-        load_index(settings.index_dir, settings.model, read_manifest(settings.index_dir).dimension)
+        manifest = read_manifest(settings.index_dir)
+        refuse_empty(manifest, settings.index_dir)
+        load_index(settings.index_dir, settings.model, manifest.dimension)
     except IndexRefused as error:
         fail(str(error))
     problems = check_safety_files(settings.index_dir / SAFETY_FOLDER)

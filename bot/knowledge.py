@@ -125,6 +125,9 @@ def read_file(path: Path, display: str, today: dt.date) -> tuple[KnowledgeFile |
         return None, problems
     title, status, reviewed_on = _check_meta(meta, lines, today, problem)
     passages = _passages(lines, body_start, display, str(title), problem)
+    if status == "approved" and not passages and not any(p.severity == "error" for p in problems):
+        # Nothing to serve from it, and an index of nothing answers nobody: say so before it is built.
+        problem(body_start, "the file is approved but has no passages: write text under a heading, or make it a draft")
     if any(p.severity == "error" for p in problems):
         return None, problems
     return KnowledgeFile(display, str(title), str(status), reviewed_on, tuple(passages)), problems
@@ -309,8 +312,6 @@ def _passages(lines: list[str], start: int, display: str, title: str, problem: A
     if trail and not drafts:
         problem(heading_line, f"section '{trail[-1][1]}' is empty")
     close_section()
-    if not passages and trail:
-        problem(start + 1, "the file has no passages")
     for passage in passages:
         if word_count(passage.text) > LONG_PASSAGE_WORDS:
             problem(

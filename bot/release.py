@@ -90,6 +90,14 @@ def read_passages(index_dir: Path) -> tuple[Manifest, tuple[Passage, ...]]:
         raise IndexRefused(f"{index_dir / PASSAGES_FILE} cannot be read: {error}") from error
 
 
+def refuse_empty(manifest: Manifest, index_dir: Path) -> None:
+    """An index without passages could answer no one (and cannot be loaded): refuse it by its manifest."""
+    if manifest.passage_count == 0:
+        raise IndexRefused(
+            f"the index in {index_dir} has no passages: approve a knowledge file with passages, then check and build"
+        )
+
+
 def canary_passages(passages: Sequence[Passage]) -> list[Passage]:
     """A few passages spread over the index: first, middle and last."""
     if not passages:
@@ -148,6 +156,8 @@ class Release:
         """Load, check and swap in the index in ``FAQBOT_INDEX_DIR``; raises ``IndexRefused``."""
         with self._lock:
             previous = self.assistant.retriever
+            index_dir = self.assistant.settings.index_dir
+            refuse_empty(read_manifest(index_dir), index_dir)
             try:
                 retriever, crisis = load_release(self.assistant.settings, previous.embedder)
             except (RuntimeError, ValueError, OSError, MemoryError) as error:

@@ -176,6 +176,25 @@ def test_a_broken_quote_in_the_front_matter_is_named_in_plain_words_where_it_ope
     assert doc_errors(tmp_path, document) == [f"{line}: {message}"]
 
 
+def test_an_approved_file_without_passages_fails_check_and_build(tmp_path: Path) -> None:
+    front_matter_only = VALID.split("\n\n# First Section")[0] + "\n"
+    folder = knowledge_folder(tmp_path, front_matter_only)
+    where = f"{display_path(folder / 'doc.md')}:5: "
+    message = "the file is approved but has no passages: write text under a heading, or make it a draft"
+    for command in ("check", "build"):
+        errors = assert_clean_error(
+            run([command, "--no-model"] if command == "check" else [command], tmp_path / "index", folder), 1
+        )
+        assert errors.splitlines()[0] == where + message, errors
+    assert not (tmp_path / "index").exists()
+    # A draft may be empty while it is being written: only what would be served must have passages.
+    (folder / "next.md").write_text(front_matter_only.replace("status: approved", "status: draft"), encoding="utf-8")
+    (folder / "doc.md").write_text(VALID, encoding="utf-8")
+    checked = run(["check", "--no-model"], tmp_path / "index", folder)
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.splitlines()[-1] == "ok: 2 file(s), 2 approved passage(s)"
+
+
 def test_the_valid_document_passes_check(tmp_path: Path) -> None:
     """The base of the error cases is itself valid, so each case fails for its own reason only."""
     result = run(["check"], tmp_path / "index", knowledge_folder(tmp_path, VALID))

@@ -16,10 +16,10 @@ from conftest import LiveServer, make_settings
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
-from bot.content import build
+from bot.content import build, release_files
 from bot.embedding import SentenceTransformerEmbedder
-from bot.index import MANIFEST_FILE, PASSAGES_FILE, _file_digest, index_version
-from bot.knowledge import Passage, display_path
+from bot.index import MANIFEST_FILE, PASSAGES_FILE, _file_digest, build_index, index_version
+from bot.knowledge import KnowledgeBase, Passage, display_path
 from bot.phrasings import phrasing_problems
 from bot.release import diff_passages
 from bot.settings import PROJECT_ROOT
@@ -237,6 +237,32 @@ def test_make_release_serves_the_new_build_or_says_in_one_line_why_not(
     assert nobody.returncode != 0
     assert nobody.stderr.splitlines()[0].startswith(f"error: cannot reach {live.url} (")
     assert nobody.stderr.splitlines()[0].endswith("is the server running?")
+
+
+def test_an_index_without_passages_is_refused_at_start_and_at_reload(
+    tmp_path: Path, served: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    """Such an index can only be made outside check and build (an old build, a hand-made folder)."""
+    empty = tmp_path / "empty-index"
+    build_index(KnowledgeBase((), ()), empty, embedder, {}, [], release_files(PROJECT_ROOT / "knowledge"))
+    no_passages = f"the index in {empty} has no passages: approve a knowledge file with passages, then check and build"
+
+    started = cli(["serve"], {"FAQBOT_INDEX_DIR": str(empty), "HF_HUB_OFFLINE": "1"})
+    assert started.exit_code == 1
+    assert started.stderr == f"error: {no_passages}\n"
+
+    settings = make_settings(tmp_path, served, admin_token=TOKEN)
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=60) as http:
+        version = http.get("/readyz").json()["index_version"]
+        shutil.rmtree(served)
+        shutil.copytree(empty, served)
+        refused = http.post("/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert refused.status_code == 409
+        assert refused.json() == {
+            "detail": f"index refused: {no_passages.replace(str(empty), str(served))}",
+            "index_version": version,
+        }
+        assert http.post("/api/chat", json={"message": "What are the side effects of ketamine?"}).json()["matched"]
 
 
 def rewrite_passages(index: Path, change: object) -> None:
