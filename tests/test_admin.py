@@ -12,8 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import KNOWLEDGE, LiveServer, make_settings
+from playwright.sync_api import Browser, Response
 
 from bot.embedding import SentenceTransformerEmbedder
+from bot.settings import Settings
 
 TOKEN = "admin-test-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -127,3 +129,61 @@ def test_report_and_dashboard_show_what_the_content_team_needs(http: httpx.Clien
         export = http.get(f"/admin/export/{name}.csv", headers=BEARER)
         assert export.status_code == 200
         assert export.headers["content-type"].startswith("text/csv")
+
+
+def test_an_editor_clicking_through_the_dashboard_never_meets_the_rate_limit(
+    tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder, browser: Browser
+) -> None:
+    """With the default admin limit: sign in (once wrongly), reload, download every CSV, come back a dozen
+    times; no 429, and after Reload the address bar is /admin again. Guessing tokens still meets the limit,
+    as a page that says when to try again."""
+    default_limit = Settings.model_fields["admin_rate_limit"].default
+    settings = make_settings(tmp_path, index_dir, admin_token=TOKEN, admin_rate_limit=default_limit)
+    with LiveServer(settings, embedder) as live:
+        context = browser.new_context(base_url=live.url, accept_downloads=True)
+        page = context.new_page()
+        statuses: list[int] = []
+        page.on("response", lambda response: statuses.append(response.status))
+
+        page.goto("/admin")
+        sign_in = page.get_by_role("button", name="Sign in")
+        page.fill("#token", "not the token")
+        sign_in.click()
+        assert page.get_by_role("alert").inner_text() == "That token is not right."
+        page.fill("#token", TOKEN)
+        sign_in.click()
+        page.get_by_role("button", name="Reload the built index").click()
+        assert page.url == f"{live.url}/admin"
+        assert "was already being served" in page.get_by_role("status").inner_text()
+        page.reload()  # shown once, and reloading the page does not post the form again
+        assert page.get_by_role("status").count() == 0
+        for name in ("files", "unanswered", "unhelpful", "crisis"):
+            with page.expect_download() as download:
+                page.click(f"a[href='/admin/export/{name}.csv']")
+            assert download.value.suggested_filename == f"faqbot-{name}.csv"
+        for _ in range(12):
+            page.goto("/admin")
+        assert page.locator("#index-version").is_visible()
+        assert 429 not in statuses
+        assert statuses.count(401) == 2  # the sign-in page and the wrong token: all that counted
+        context.close()
+
+        # Someone guessing: the allowance is per minute, and what is over it is a page, not JSON.
+        guesser = browser.new_page(base_url=live.url)
+        guesser.goto("/admin")
+        last: Response | None = None
+        for attempt in range(12):
+            guesser.fill("#token", f"guess {attempt}")
+            with guesser.expect_navigation() as navigation:
+                guesser.get_by_role("button", name="Sign in").click()
+            last = navigation.value
+            assert last is not None
+            if last.status == 429:
+                break
+        assert last is not None
+        assert last.status == 429
+        assert int(last.headers["retry-after"]) >= 1
+        assert guesser.get_by_role("heading").inner_text() == "Too many tries"
+        assert "Try again in" in guesser.get_by_role("alert").inner_text()
+        assert guesser.locator("link[rel=stylesheet]").count() == 1
+        guesser.close()

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import time
+from dataclasses import asdict
 from typing import Annotated, Any
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
@@ -20,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from bot.assistant import Assistant
 from bot.index import IndexRefused
-from bot.release import IndexWatcher, Release, passage_to_dict
+from bot.release import IndexWatcher, Release, ReloadResult, passage_to_dict
 from bot.report import LISTS, Report, make_report
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage import Storage
@@ -28,6 +31,7 @@ from bot.storage import Storage
 TEMPLATES = Jinja2Templates(directory=str(PROJECT_ROOT / "web" / "templates"))
 STYLESHEET = PROJECT_ROOT / "web" / "static" / "admin.css"
 SESSION_COOKIE = "faqbot_admin"
+OUTCOME_COOKIE = "faqbot_admin_outcome"  # a reload's outcome, shown once after the redirect
 SESSION_SECONDS = 8 * 60 * 60
 CLOSED = "the admin area is closed: set FAQBOT_ADMIN_TOKEN to open it"
 UNAUTHORIZED = "send the admin token as 'Authorization: Bearer <token>' or log in at /admin"
@@ -72,6 +76,14 @@ def is_admin(request: Request) -> bool:
     return cookie is not None and _valid_session(cookie, token)
 
 
+def signed_in(request: Request) -> bool:
+    """Whether the request carries the admin token or a valid session (never, while the area is closed)."""
+    try:
+        return is_admin(request)
+    except HTTPException:
+        return False
+
+
 def require_admin(request: Request) -> None:
     if not is_admin(request):
         raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
@@ -108,7 +120,10 @@ def dashboard(request: Request) -> Response:
     if not signed_in:
         return _page(request, "admin_login.html", 401)
     assistant = get_assistant(request)
-    return _page(request, "admin.html", report=current_report(request, assistant))
+    page = _page(request, "admin.html", report=current_report(request, assistant), **_outcome(request))
+    if OUTCOME_COOKIE in request.cookies:
+        page.delete_cookie(OUTCOME_COOKIE, path="/admin", httponly=True, samesite="strict")
+    return page
 
 
 @router.post("/login", include_in_schema=False)
@@ -150,10 +165,10 @@ def reload(request: Request, assistant: AssistantDep) -> Response:
     except IndexRefused as error:
         served = assistant.retriever.version
         if from_form:
-            return _page(request, "admin.html", 409, report=current_report(request, assistant), refused=str(error))
+            return _back_to_dashboard(request, {"refused": str(error)})
         return JSONResponse({"detail": f"index refused: {error}", "index_version": served}, status_code=409)
     if from_form:
-        return _page(request, "admin.html", report=current_report(request, assistant), reloaded=result)
+        return _back_to_dashboard(request, {"reloaded": asdict(result)})
     return JSONResponse(
         {
             "index_version": result.index_version,
@@ -163,6 +178,33 @@ def reload(request: Request, assistant: AssistantDep) -> Response:
             "built_at": result.built_at,
         }
     )
+
+
+def _back_to_dashboard(request: Request, outcome: dict[str, Any]) -> Response:
+    """Post/redirect/get: the dashboard shows the outcome once, and the address bar is /admin again, so
+    reloading the page does not post the form a second time."""
+    response = RedirectResponse("/admin", status_code=303)
+    response.set_cookie(
+        OUTCOME_COOKIE,
+        quote(json.dumps(outcome)),
+        max_age=60,
+        path="/admin",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+def _outcome(request: Request) -> dict[str, Any]:
+    """The last reload's outcome for the dashboard, from the cookie ``_back_to_dashboard`` set."""
+    try:
+        saved = json.loads(unquote(request.cookies.get(OUTCOME_COOKIE, "")))
+        if "reloaded" in saved:
+            return {"reloaded": ReloadResult(**saved["reloaded"])}
+        return {"refused": str(saved["refused"])}
+    except (ValueError, TypeError, KeyError):  # no outcome, or a cookie that is not one of ours
+        return {}
 
 
 @router.get("/report", dependencies=[Admin])
