@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -38,6 +39,16 @@ QUESTIONS = [
 ]
 
 
+T = TypeVar("T")
+
+
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on its own event loop in a thread of its own: a browser test earlier in the
+    session may have left Playwright's loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_concurrent_embeds_share_encode_calls_and_match_lone_ones(embedder: SentenceTransformerEmbedder) -> None:
     lone = [embedder.embed([q]) for q in QUESTIONS]
 
@@ -50,7 +61,7 @@ def test_concurrent_embeds_share_encode_calls_and_match_lone_ones(embedder: Sent
         finally:
             await batcher.close()
 
-    vectors, batches = asyncio.run(together())
+    vectors, batches = run_apart(together())
     assert batches < len(QUESTIONS)
     for alone, batched in zip(lone, vectors, strict=True):
         assert batched.shape == (1, embedder.dimension)
@@ -71,7 +82,7 @@ def test_embeds_from_worker_threads_get_their_own_rows(embedder: SentenceTransfo
         finally:
             await batcher.close()
 
-    for pair, vectors in zip(pairs, asyncio.run(from_threads()), strict=True):
+    for pair, vectors in zip(pairs, run_apart(from_threads()), strict=True):
         np.testing.assert_allclose(vectors, embedder.embed(pair), atol=1e-5)
 
 
@@ -102,7 +113,7 @@ def test_a_failed_batch_reaches_its_callers_and_the_next_batch_still_works() -> 
         finally:
             await batcher.close()
 
-    assert asyncio.run(scenario()).shape == (1, 3)
+    assert run_apart(scenario()).shape == (1, 3)
 
 
 def test_concurrent_chat_requests_get_the_same_answers_as_lone_ones(server: LiveServer, assistant: Assistant) -> None:
@@ -110,7 +121,7 @@ def test_concurrent_chat_requests_get_the_same_answers_as_lone_ones(server: Live
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
             return list(await asyncio.gather(*(client.post("/api/chat", json={"message": q}) for q in QUESTIONS)))
 
-    for question, response in zip(QUESTIONS, asyncio.run(ask_all()), strict=True):
+    for question, response in zip(QUESTIONS, run_apart(ask_all()), strict=True):
         assert response.status_code == 200, response.text
         body = response.json()
         alone = assistant.chat(question)

@@ -225,7 +225,9 @@ async def related(
         list[str],
         Query(
             description="The earlier questions sent with it to /api/chat, oldest first (at most 3): "
-            "the topics then come from that reply. Never stored."
+            "the topics then come from that reply. Never stored.",
+            # Each one is checked as a chat message is: say so, so that clients and fuzzers know.
+            json_schema_extra={"maxItems": MAX_HISTORY, "items": {"type": "string", **MESSAGE_SCHEMA}},
         ),
     ] = [],  # noqa: B006 - FastAPI copies a default, it is never shared
 ) -> dict[str, list[dict[str, str]]]:
