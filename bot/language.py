@@ -1,54 +1,46 @@
 """Which language a visitor writes in, so that a question in another language gets one fixed line in
 that language: the information here is in English, and here is how to reach a person who speaks yours.
 
-The detector is lingua's (its small, low-accuracy models: 36 MB, well under a millisecond), limited to
-the languages a New Jersey clinic's visitors write in. On short English it sometimes names another
-language, so a message counts as that language only when most of its words are more common there
-than in English (wordfreq), and at least a few words long.
+The detector is langdetect's (about 60 MB of profiles; lingua's small models took over 200 MB a
+worker). On short English it sometimes names another language, so a message counts as that language
+only when most of its words are more common there than in English (wordfreq), and it is at least two
+words long.
 """
 
 from __future__ import annotations
 
-from functools import cache
-
-from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+from langdetect import DetectorFactory, LangDetectException, detect_langs
 from wordfreq import zipf_frequency
 
 from bot.query import words
 
 # The fixed line for each language: {name} and {phone} come from the settings.
 NOTICES = {
-    Language.SPANISH: "Esta información está en inglés. "
-    "Para hablar con una persona en español, llame a {name} al {phone}.",
-    Language.PORTUGUESE: "Estas informações estão em inglês. "
-    "Para falar com uma pessoa em português, ligue para {name}: {phone}.",
-    Language.FRENCH: "Ces informations sont en anglais. "
-    "Pour parler à quelqu'un en français, appelez {name} au {phone}.",
-    Language.GERMAN: "Diese Informationen sind auf Englisch. "
+    "es": "Esta información está en inglés. Para hablar con una persona en español, llame a {name} al {phone}.",
+    "pt": "Estas informações estão em inglês. Para falar com uma pessoa em português, ligue para {name}: {phone}.",
+    "fr": "Ces informations sont en anglais. Pour parler à quelqu'un en français, appelez {name} au {phone}.",
+    "de": "Diese Informationen sind auf Englisch. "
     "Wenn Sie mit jemandem auf Deutsch sprechen möchten, rufen Sie {name} unter {phone} an.",
-    Language.ITALIAN: "Queste informazioni sono in inglese. "
-    "Per parlare con una persona in italiano, chiami {name} al {phone}.",
+    "it": "Queste informazioni sono in inglese. Per parlare con una persona in italiano, chiami {name} al {phone}.",
 }
 LEAST_CONFIDENCE = 0.5
 LEAST_WORDS = 2
+DetectorFactory.seed = 0  # langdetect samples at random: the same message always gets the same answer
 
 
-@cache
-def _detector() -> LanguageDetector:
-    return LanguageDetectorBuilder.from_languages(Language.ENGLISH, *NOTICES).with_low_accuracy_mode().build()
-
-
-def language_of(text: str) -> Language:
-    """The message's language: English unless another one is clearly the one it is written in."""
+def language_of(text: str) -> str:
+    """The message's language as an ISO 639-1 code: "en" unless another one is clearly the one used."""
     found = [w for w in words(text) if not w.isdigit()]
     if len(found) < LEAST_WORDS:
-        return Language.ENGLISH
-    best = _detector().compute_language_confidence_values(text)[0]
-    if best.language == Language.ENGLISH or best.value < LEAST_CONFIDENCE:
-        return Language.ENGLISH
-    code = best.language.iso_code_639_1.name.lower()
-    theirs = sum(zipf_frequency(w, code) > zipf_frequency(w, "en") for w in found)
-    return best.language if 2 * theirs > len(found) else Language.ENGLISH
+        return "en"
+    try:
+        best = detect_langs(text)[0]
+    except LangDetectException:  # nothing it can read as language: digits, symbols
+        return "en"
+    if best.lang not in NOTICES or best.prob < LEAST_CONFIDENCE:
+        return "en"
+    theirs = sum(zipf_frequency(w, best.lang) > zipf_frequency(w, "en") for w in found)
+    return str(best.lang) if 2 * theirs > len(found) else "en"
 
 
 def language_notice(text: str, name: str, phone: str) -> str | None:
