@@ -29,18 +29,28 @@ DetectorFactory.seed = 0  # langdetect samples at random: the same message alway
 
 
 def language_of(text: str) -> str:
-    """The message's language as an ISO 639-1 code: "en" unless another one is clearly the one used."""
+    """The message's language as an ISO 639-1 code: "en" unless another one is clearly the one used.
+
+    The word-frequency check runs first because it is cheap (a dictionary lookup a word): langdetect
+    takes about 5 ms a message, so it is asked only about a message most of whose words are more common
+    in one of the other languages than in English.
+    """
     found = [w for w in words(text) if not w.isdigit()]
     if len(found) < LEAST_WORDS:
+        return "en"
+    english = [zipf_frequency(w, "en") for w in found]
+    likely = {
+        code
+        for code in NOTICES
+        if 2 * sum(zipf_frequency(w, code) > e for w, e in zip(found, english, strict=True)) > len(found)
+    }
+    if not likely:
         return "en"
     try:
         best = detect_langs(text)[0]
     except LangDetectException:  # nothing it can read as language: digits, symbols
         return "en"
-    if best.lang not in NOTICES or best.prob < LEAST_CONFIDENCE:
-        return "en"
-    theirs = sum(zipf_frequency(w, best.lang) > zipf_frequency(w, "en") for w in found)
-    return str(best.lang) if 2 * theirs > len(found) else "en"
+    return str(best.lang) if best.lang in likely and best.prob >= LEAST_CONFIDENCE else "en"
 
 
 def language_notice(text: str, name: str, phone: str) -> str | None:
