@@ -12,7 +12,7 @@ from bot.content import SAFETY_FOLDER
 from bot.embedding import Embedder, Vectors
 from bot.index import IndexRefused, load_index, read_manifest
 from bot.language import language_notice
-from bot.query import CONTACT_TOPIC, QueryReader, words
+from bot.query import CONTACT_TOPIC, Query, QueryReader, words
 from bot.retrieval import Result, Retriever
 from bot.safety import CRISIS_NOTICE, CrisisDetector
 from bot.settings import Settings
@@ -134,14 +134,20 @@ class Assistant:
             if combined.covered:
                 return self._reply(retriever, combined)
         return self._reply(
-            retriever, self.judge(retriever, message, vectors[0], vectors[len(gate)] if expanded else None)
+            retriever, self.judge(retriever, message, vectors[0], vectors[len(gate)] if expanded else None, query)
         )
 
     def judge(
-        self, retriever: Retriever, text: str, typed: Vectors | None = None, expanded: Vectors | None = None
+        self,
+        retriever: Retriever,
+        text: str,
+        typed: Vectors | None = None,
+        expanded: Vectors | None = None,
+        query: Query | None = None,
     ) -> Judgement:
-        """Rank the passages for ``text`` and decide whether the knowledge covers it."""
-        query = retriever.read(text)
+        """Rank the passages for ``text`` and decide whether the knowledge covers it; a caller that has
+        already read the question (``query``) or embedded it passes them in."""
+        query = query or retriever.read(text)
         if typed is None:
             typed, expanded = retriever.embedder.embed([text, query.expanded])
         expanded = typed if expanded is None else expanded
