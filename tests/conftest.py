@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fleet import PostgresServer, free_port, postgres_bin
 from playwright.sync_api import Browser, sync_playwright
 
 from bot.assistant import Assistant
@@ -62,13 +62,6 @@ def assistant(settings: Settings, embedder: SentenceTransformerEmbedder) -> Assi
     return load_assistant(settings, embedder)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class LiveServer:
     """A real uvicorn server on loopback, in a thread of the test process."""
 
@@ -106,6 +99,17 @@ def server(settings: Settings, embedder: SentenceTransformerEmbedder) -> Iterato
 def client(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL on loopback for the session; each test takes a fresh database with ``.database()``."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("POSTGRESQL TESTS SKIPPED: no initdb or pg_ctl. Install them: apt-get install -y postgresql")
+    server = PostgresServer(bin_dir).init()
+    yield server
+    server.close()
 
 
 @pytest.fixture
