@@ -355,3 +355,13 @@ def test_a_crisis_message_in_spanish_keeps_the_crisis_card_and_its_spanish_line(
     assert "988" in reply["notice"]
     assert "español" in reply["notice"]
     assert "está en inglés" in reply["language_notice"]
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/api/search?q=dizziness"])
+def test_head_answers_as_get_without_a_body(client: httpx.Client, path: str) -> None:
+    """Uptime monitors check with HEAD: the same status and headers as GET, and no body."""
+    got = client.get(path)
+    head = client.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]

@@ -346,3 +346,22 @@ def test_the_no_javascript_form_shares_the_chat_limit(
         second = api.post("/", data={"message": "dose"}).status_code
         third = api.post("/embed", data={"message": "dose"}).status_code
     assert (first, second, third) == (200, 200, 429)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("GET", "/staff?q=my+name+is+jane+can+i+drive", None),
+        ("POST", "/", {"message": "my name is jane, can I drive after ketamine?"}),
+        ("POST", "/embed", {"message": "my name is jane, can I drive after ketamine?"}),
+        ("GET", "/", None),
+    ],
+)
+def test_pages_that_show_a_question_are_kept_by_no_cache(
+    api: TestClient, method: str, path: str, data: dict[str, str] | None
+) -> None:
+    """A shared computer's browser cache or a proxy must not keep a page that echoes what was asked."""
+    response = api.request(method, path, data=data)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert api.get("/static/site.css").headers.get("cache-control") != "no-store"

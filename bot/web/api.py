@@ -134,6 +134,7 @@ async def chat(body: ChatRequest, assistant: AssistantDep, storage: StorageDep, 
 
 
 @router.get("/api/search", tags=["staff"], response_model=SearchResponse, responses=ERRORS)
+@router.head("/api/search", include_in_schema=False)  # HEAD: as GET, and the server sends no body
 async def search(
     assistant: AssistantDep,
     results: ResultsDep,
@@ -168,6 +169,7 @@ def feedback(body: FeedbackRequest, assistant: AssistantDep, storage: StorageDep
 
 
 @router.get("/healthz", tags=["operations"])
+@router.head("/healthz", include_in_schema=False)  # what uptime monitors send
 async def healthz() -> dict[str, str]:
     """200 while the process lives."""
     return {"status": "ok"}

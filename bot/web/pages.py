@@ -141,6 +141,7 @@ async def _chat_page(
 
 
 @router.get("/", include_in_schema=False, response_class=HTMLResponse)
+@router.head("/", include_in_schema=False, response_class=HTMLResponse)
 async def visitor(request: Request) -> HTMLResponse:
     return await _chat_page(request, embed=False)
 

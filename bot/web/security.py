@@ -94,8 +94,9 @@ class SecurityHeaders:
         scope["state"] = {**scope.get("state", {}), "request_id": request_id}
         path: str = scope["path"]
         extra = self.embed_headers if is_embed(path) else self.page_headers
-        # Answers about a person's health must not be kept by shared caches.
-        private = path.startswith(("/api/", "/admin"))
+        # Answers about a person's health, and every page that may echo a question (/staff?q=, a posted
+        # form), must not be kept by a shared cache or a shared computer's browser: all but static files.
+        private = not path.startswith("/static/")
         started = False
 
         async def send_with_headers(message: Message) -> None:
