@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from bot import fleet_commands as fleet_cli
 from bot import release_commands as release_cli
 from bot.content import ContentError, build_from, read_content
 from bot.evaluation import EvalFileError, Report, eval_files, evaluate, read_eval_file, table
@@ -209,6 +210,8 @@ def serve(
     from bot.web.app import create_app
 
     settings = Settings()
+    # The database first: a schema older than this code is one line here (an SQLite file is migrated).
+    fleet_cli.check_database(settings)
     # Check the index and the crisis lists before any model is loaded, so that a bad index is one
     # line here, not a traceback per worker; the app then loads everything once, in its lifespan.
     try:
@@ -335,6 +338,7 @@ def bench(
 app.command()(release_cli.diff)
 app.command()(release_cli.reload)
 app.command()(release_cli.report)
+app.command()(fleet_cli.migrate)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 Only unanswered questions that were not crisis messages are kept, and only after ``redact``; the
 raw text is never written. Each question is one row with its time, so that retention is exact:
 ``purge`` drops every row older than the retention period, whatever group it belongs to.
-SQLAlchemy Core, like ``bot.storage``, so a PostgreSQL URL works for several replicas.
+SQLAlchemy Core, like ``bot.storage``, so a PostgreSQL URL works for several replicas; the table is made
+by a migration (``bot.schema``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ import Stemmer
 
 from bot.query import STOP_WORDS, words
 from bot.redaction import PLACEHOLDER, redact
+from bot.schema import metadata
 
 MAX_TEXT = 600
 MAX_KEY = 400
 _STEMMER = Stemmer.Stemmer("english")
-
-metadata = sa.MetaData()
 
 question_log = sa.Table(
     "question_log",
@@ -64,7 +64,6 @@ class QuestionLog:
         self.engine = engine
         self.enabled = enabled
         self.retention = dt.timedelta(days=retention_days)
-        metadata.create_all(engine)
 
     def record(self, message: str, now: dt.datetime | None = None) -> None:
         """Keep an unanswered question, redacted. The caller decides that it was unanswered."""

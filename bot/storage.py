@@ -11,8 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bot.questionlog import QuestionLog
-
-metadata = sa.MetaData()
+from bot.schema import metadata, prepare
 
 feedback = sa.Table(
     "feedback",
@@ -48,13 +47,22 @@ def database_url(setting: str) -> str:
     return setting if "://" in setting else f"sqlite:///{Path(setting).resolve()}"
 
 
+def create_engine(setting: str) -> sa.Engine:
+    """An engine for ``FAQBOT_DATABASE``. Each pooled connection is tested before use, so that a
+    database that restarted costs one failed check, not one failed request per stale connection."""
+    url = database_url(setting)
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
 class Storage:
+    """Raises ``bot.schema.SchemaOutdated`` on a shared database that ``faqbot migrate`` has not brought
+    up to this code's schema; an SQLite file is migrated in place."""
+
     def __init__(self, url: str, log_questions: bool = True, retention_days: int = 30) -> None:
-        url = database_url(url)
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url)
-        metadata.create_all(self.engine)
+        self.engine = create_engine(url)
+        prepare(self.engine)
         self.questions = QuestionLog(self.engine, log_questions, retention_days)
 
     def add_feedback(self, answer_id: str, helpful: bool, index_version: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from fleet import PostgresServer, free_port, postgres_bin
+from fleet import REDIS_SERVER, PostgresServer, RedisServer, free_port, postgres_bin
 from playwright.sync_api import Browser, sync_playwright
 
 from bot.assistant import Assistant
@@ -110,6 +110,16 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer(bin_dir).init()
     yield server
     server.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real Redis on loopback for one test, stopped afterwards."""
+    if not Path(REDIS_SERVER).exists():
+        pytest.skip("REDIS TESTS SKIPPED: no redis-server. Install it: apt-get install -y redis-server")
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

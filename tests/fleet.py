@@ -2,7 +2,8 @@
 
 ``PostgresServer`` runs Debian's PostgreSQL binaries (``initdb``, ``pg_ctl``) as the ``postgres`` user
 when the tests run as root (PostgreSQL refuses to run as root), in a folder that user owns, on a free
-port, listening on 127.0.0.1 only and with no Unix socket. No system service is touched.
+port, listening on 127.0.0.1 only and with no Unix socket. ``RedisServer`` runs ``redis-server`` the same
+way, keeping nothing on disk. No system service is touched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 POSTGRES_USER = "postgres"
@@ -92,3 +94,42 @@ class PostgresServer:
         with psycopg.connect(self.url().replace("+psycopg", ""), autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """``redis-server`` on 127.0.0.1 and a free port, in ``folder``; ``stop()`` and ``start()`` again keep the port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        import redis
+
+        command = [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder)]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log"]
+        self.process = subprocess.Popen(command, cwd=self.folder)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"redis-server did not start; see {self.folder / 'redis.log'}") from None
+                time.sleep(0.05)
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.process = None

@@ -24,6 +24,7 @@ from bot.release import freeze_loaded
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.web import admin, api, pages, security
+from bot.web.ratelimit import LimitStore
 
 log = logging.getLogger("bot")
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         if isinstance(model, MicroBatcher):
             await model.close()
         app.state.storage.close()
+        await app.state.rate_limits.close()
 
     app = FastAPI(
         title="Vetted FAQ assistant",
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.replies = ReplyCache(settings.cache_size)  # chat replies, per index version
     app.state.results = ReplyCache(settings.cache_size)  # staff search results, per index version
     app.state.storage = Storage(settings.database, settings.log_questions, settings.question_retention_days)
+    app.state.rate_limits = LimitStore(settings.rate_limit_storage)  # counted per process, or in Redis
     app.include_router(api.router, responses=security.API_RESPONSES)
     app.include_router(pages.router, responses=security.API_RESPONSES)
     app.include_router(admin.router, responses=security.ADMIN_RESPONSES)

@@ -11,15 +11,24 @@ The client is the connecting address; ``ProxyHeadersMiddleware`` replaces it wit
 
 This is a small ASGI middleware over ``limits`` rather than slowapi's decorators, so that the limits
 cover routes by path (including the admin routes) without touching each route's signature.
+
+With ``FAQBOT_RATE_LIMIT_STORAGE=redis://...`` every worker and replica counts in the same Redis, so a
+client has one allowance whichever of them it reaches. While that store cannot be reached, requests
+pass uncounted (logged once a minute): a visitor in crisis must get an answer even when Redis is down.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from typing import Any
 
+import redis.asyncio
 from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -43,6 +52,10 @@ VISITOR_BUCKETS = {
 }
 ADMIN_PREFIX = "/admin"
 ADMIN_FILES = frozenset({"/admin/admin.css"})  # what a dashboard page loads: never counted
+REDIS_SCHEMES = ("redis://", "rediss://")
+STORE_WARNING_EVERY = 60.0  # seconds between two log lines about an unreachable store
+
+log = logging.getLogger("bot.web")
 
 
 def async_storage_uri(uri: str) -> str:
@@ -50,15 +63,41 @@ def async_storage_uri(uri: str) -> str:
     return uri if uri.startswith("async+") else f"async+{uri}"
 
 
+class LimitStore:
+    """Where the limits are counted (``FAQBOT_RATE_LIMIT_STORAGE``), opened once per app and closed with it.
+
+    Redis is spoken through redis-py with a pool of our own, so that its connections close with the app;
+    every store raises ``StorageError`` when it fails.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.pool: redis.asyncio.ConnectionPool | None = None
+        self.storage: Storage
+        if uri.removeprefix("async+").startswith(REDIS_SCHEMES):
+            url = uri.removeprefix("async+")
+            self.pool = redis.asyncio.ConnectionPool.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+            pool: dict[str, Any] = {"connection_pool": self.pool}  # limits passes it on to redis-py
+            self.storage = RedisStorage(async_storage_uri(url), implementation="redispy", wrap_exceptions=True, **pool)
+        else:
+            storage = storage_from_string(async_storage_uri(uri), wrap_exceptions=True)
+            assert isinstance(storage, Storage)  # an async+ URI always gives an asyncio storage
+            self.storage = storage
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()
+
+
 class RateLimit:
     """429 with ``Retry-After`` once a client has used up its allowance on a limited route."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, store: LimitStore) -> None:
         self.app = app
         self.visitor = None if settings.rate_limit == "0" else parse(settings.rate_limit)
         self.search = None if settings.search_rate_limit == "0" else parse(settings.search_rate_limit)
         self.admin = None if settings.admin_rate_limit == "0" else parse(settings.admin_rate_limit)
-        self.limiter = MovingWindowRateLimiter(storage_from_string(async_storage_uri(settings.rate_limit_storage)))
+        self.limiter = MovingWindowRateLimiter(store.storage)
+        self.store_warned = -math.inf
 
     def rule(self, scope: Scope) -> tuple[RateLimitItem | None, str]:
         """The limit for this request and the name of the bucket it counts in."""
@@ -88,11 +127,20 @@ class RateLimit:
             return
         client = scope.get("client")
         key = str(client[0]) if client else "unknown"
-        if await self.limiter.hit(item, bucket, key):
+        try:
+            allowed = await self.limiter.hit(item, bucket, key)
+        except StorageError as error:
+            self.warn_unreachable(error)
+            allowed = True
+        if allowed:
             await self.app(scope, receive, send)
             return
-        stats = await self.limiter.get_window_stats(item, bucket, key)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        try:
+            stats = await self.limiter.get_window_stats(item, bucket, key)
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        except StorageError as error:
+            self.warn_unreachable(error)
+            retry_after = item.get_expiry()
         headers = {"retry-after": str(retry_after)}
         if bucket == ADMIN_PREFIX and "text/html" in request.headers.get("accept", ""):
             page = admin.TEMPLATES.get_template("admin_busy.html").render(retry_after=retry_after)
@@ -100,3 +148,9 @@ class RateLimit:
             return
         body = {"detail": f"too many requests: the limit is {item}; try again in {retry_after} s"}
         await send_json(send, 429, body, list(headers.items()))
+
+    def warn_unreachable(self, error: StorageError) -> None:
+        now = time.monotonic()
+        if now - self.store_warned >= STORE_WARNING_EVERY:
+            self.store_warned = now
+            log.warning("rate limits not counted: the store cannot be reached (%s)", error.storage_error)

@@ -189,7 +189,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     # add_middleware puts each new one outside the ones before it, so they are added innermost first.
     app.add_middleware(AnswerRepeats, state=app.state)
     app.add_middleware(BodyLimit)
-    app.add_middleware(RateLimit, settings=settings)
+    app.add_middleware(RateLimit, settings=settings, store=app.state.rate_limits)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,0 +1,1 @@
+"""Alembic's migration scripts for ``bot.schema``: ``env.py`` and the revisions in ``versions/``."""
