@@ -16,6 +16,7 @@ from bot import fleet_commands as fleet_cli
 from bot import release_commands as release_cli
 from bot.content import ContentError, build_from, read_content
 from bot.evaluation import EvalFileError, Report, eval_files, evaluate, read_eval_file, table
+from bot.importing.command import import_command
 from bot.index import IndexRefused, content_hash, index_version, load_index, read_manifest
 from bot.knowledge import WARNING_KINDS, Problem
 from bot.settings import PROJECT_ROOT, Settings
@@ -336,6 +337,7 @@ def bench(
 
 
 app.command()(release_cli.diff)
+app.command(name="import")(import_command)
 app.command()(release_cli.reload)
 app.command()(release_cli.report)
 app.command()(fleet_cli.migrate)

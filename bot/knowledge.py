@@ -25,6 +25,8 @@ STATUSES = ("approved", "draft")
 LONG_PASSAGE_WORDS = 150
 QUESTIONS_OPEN = "<!-- questions"
 QUESTIONS_CLOSE = "-->"
+# A paragraph an import found not to be medical information, kept out of the passages for the editor.
+FLAGGED_OPEN = "<!-- flagged:"
 # What ``check`` groups warnings by: a kind and how to name one of them and several.
 WARNING_KINDS = {
     "long": ("long passage", "long passages"),
@@ -32,6 +34,7 @@ WARNING_KINDS = {
     "stale": ("file not reviewed lately", "files not reviewed lately"),
     "calibration": ("scope calibration fitted on other content", "scope calibrations fitted on other content"),
     "phrasing": ("alternate question closer to another section", "alternate questions closer to another section"),
+    "flagged": ("line flagged as not medical information", "lines flagged as not medical information"),
 }
 
 
@@ -207,7 +210,10 @@ def _check_meta(
 ) -> tuple[object, object, dt.date | None]:
     for key in REQUIRED_FIELDS:
         if meta.get(key) in (None, ""):
-            problem(1, f"front matter lacks '{key}'")
+            if key == "reviewed_on" and meta.get("status") == "draft":
+                continue  # a draft is not reviewed yet; approving it needs the date
+            needs = ": give the date it was reviewed" if key == "reviewed_on" else ""
+            problem(1, f"front matter lacks '{key}'{needs}")
     for key in meta:
         if key not in REQUIRED_FIELDS + OPTIONAL_FIELDS:
             problem(_key_line(lines, str(key)), f"unknown front matter field '{key}'", "warning", "field")
@@ -296,6 +302,13 @@ def _passages(lines: list[str], start: int, display: str, title: str, problem: A
                 pending_questions.extend(questions)
         elif token.type in ("html_block", "hr"):
             # Other comments are notes for editors, never shown.
+            if token.content.lstrip().startswith(FLAGGED_OPEN):
+                why = re.search(r"\(([^)]*)\)", token.content.split("\n", 1)[0])
+                message = (
+                    f"flagged on import as not medical information ({why.group(1) if why else 'see the note'}): "
+                    "it is not served while it is in the note; delete the note, or move the line out of it"
+                )
+                problem(first + 1, message, "warning", "flagged")
             if drafts:
                 drafts[-1].closed = True
         else:

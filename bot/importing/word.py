@@ -1,0 +1,45 @@
+"""A Word file (``.docx``), read with python-docx: headings from the heading styles, lists as lists.
+
+The ``Title`` style is the top heading; ``Heading N`` is level N, one level lower when the document
+has a title. A paragraph in a list style (``List Bullet``, ``List Number``…) or with Word's
+numbering is a list item; items in a row are one list."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import docx
+from docx.opc.exceptions import PackageNotFoundError
+
+from .document import Block, Document, bullet_list, heading, paragraph
+from .errors import ImportRefused
+from .text import merge_lists
+
+_HEADING = re.compile(r"^Heading (\d)$")
+
+
+def read_word_file(path: Path) -> Document:
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise ImportRefused(f"{path.name} cannot be read as a Word file ({error})") from error
+    styles = [p.style.name if p.style is not None else "" for p in document.paragraphs]
+    shift = 1 if "Title" in styles else 0
+    blocks: list[Block] = []
+    for para, style in zip(document.paragraphs, styles, strict=True):
+        text = para.text.strip()
+        if not text:
+            continue
+        match = _HEADING.match(style)
+        if style == "Title":
+            blocks.append(heading(text, 1))
+        elif match:
+            blocks.append(heading(text, int(match.group(1)) + shift))
+        elif style.startswith("List") or (para._p.pPr is not None and para._p.pPr.numPr is not None):
+            blocks.append(bullet_list([text], ordered="Number" in style))
+        else:
+            blocks.append(paragraph(text))
+    title = document.core_properties.title or None
+    return Document(title, tuple(merge_lists(blocks)))
