@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 
+from bot import deploy
 from bot import fleet_commands as fleet_cli
 from bot import release_commands as release_cli
 from bot.content import ContentError, build_from, read_content
@@ -341,6 +342,7 @@ app.command(name="import")(import_command)
 app.command()(release_cli.reload)
 app.command()(release_cli.report)
 app.command()(fleet_cli.migrate)
+app.command(name="haproxy-config")(deploy.haproxy_config)
 
 
 def main() -> None:

@@ -1,0 +1,132 @@
+"""A fleet on one machine: replicas (``python -m bot serve`` processes) behind HAProxy, all on loopback.
+
+``bench --fleet`` measures it and the fleet tests drive it. The balancer runs the configuration
+rendered from ``deploy/haproxy.cfg.j2`` (without the system service's lines), so what they measure and
+test is what ships.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+from bot.deploy import render_haproxy
+
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+CHECK_INTERVAL = "500ms"  # the health check's pace on loopback: a dead replica is out within about 1 s
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    ready: Callable[[], bool], what: str, seconds: float, alive: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Poll ``ready()`` until it is true; fail after ``seconds`` or when ``alive`` has exited."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if alive is not None and alive.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {alive.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} was not ready within {seconds:.0f} s")
+        time.sleep(0.1)
+
+
+def answers(url: str) -> bool:
+    try:
+        # The balancer's TLS certificate on loopback is the tests' own, self-signed.
+        return httpx.get(url, timeout=2, verify=False).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class Replica:
+    """One ``python -m bot serve`` process on 127.0.0.1, its settings from ``environment``."""
+
+    def __init__(self, environment: Mapping[str, str], log: Path, workers: int = 1) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.url = f"http://{self.address}"
+        self.environment = {**os.environ, **environment}
+        self.log = log
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Replica:
+        command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--workers", str(self.workers)]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, env=self.environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    def wait_ready(self, seconds: float = 180) -> Replica:
+        wait_until(lambda: answers(self.url + "/readyz"), f"the replica on {self.address}", seconds, self.process)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL to the replica and its workers: it dies as a crashed machine would, requests in flight."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM: requests in flight finish, then the process exits."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+class Balancer:
+    """HAProxy on 127.0.0.1 in ``folder``, in front of ``replicas`` (``host:port`` each)."""
+
+    def __init__(self, replicas: Sequence[str], folder: Path, tls_certificate: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"{'https' if tls_certificate else 'http'}://127.0.0.1:{self.port}"
+        self.http_url = f"http://127.0.0.1:{free_port()}"  # with TLS: where plain HTTP is sent to HTTPS
+        self.folder = folder
+        self.config = folder / "haproxy.cfg"
+        self.config.write_text(
+            render_haproxy(
+                replicas,
+                bind=f"127.0.0.1:{self.port}",
+                http_bind=self.http_url.removeprefix("http://"),
+                tls_certificate=str(tls_certificate) if tls_certificate else None,
+                system=False,
+                check_interval=CHECK_INTERVAL,
+            )
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Balancer:
+        with (self.folder / "haproxy.log").open("ab") as log:
+            # -db: stay in the foreground, so that this process is HAProxy itself.
+            command = [HAPROXY, "-db", "-f", str(self.config)]
+            self.process = subprocess.Popen(command, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(lambda: answers(self.url + "/readyz"), "HAProxy with a ready replica", 60, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.process = None
