@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.embedding import Embedder
@@ -35,13 +35,13 @@ def read_content(knowledge_dir: Path, today: dt.date | None = None, stale_after_
     stale = [] if stale_after_days is None else stale_problems(knowledge, knowledge_dir, stale_after_days, today)
     synonyms, synonym_problems = load_synonyms(knowledge_dir / SYNONYMS_FILE)
     out_of_scope, scope_problems = load_out_of_scope(knowledge_dir / OUT_OF_SCOPE_FILE)
+    safety_problems = check_safety_files(knowledge_dir / SAFETY_FOLDER)
     list_problems = [
-        Problem(display_path(Path(p.path)), p.line, p.message, p.severity) for p in (*synonym_problems, *scope_problems)
+        replace(p, path=display_path(Path(p.path))) for p in (*synonym_problems, *scope_problems, *safety_problems)
     ]
-    safety = [Problem(*_split(line)) for line in check_safety_files(knowledge_dir / SAFETY_FOLDER)]
     fitted_on = content_hash(knowledge.passages, synonyms, out_of_scope)
     scope = calibration_problems(knowledge_dir / CALIBRATION_FILE, fitted_on)
-    problems = (*knowledge.problems, *stale, *list_problems, *safety, *scope)
+    problems = (*knowledge.problems, *stale, *list_problems, *scope)
     return Content(knowledge, synonyms, out_of_scope, release_files(knowledge_dir), problems)
 
 
@@ -83,11 +83,6 @@ def stale_problems(
         message = f"reviewed_on {file.reviewed_on} is {age} days ago (over {stale_after_days}): review the file"
         problems.append(Problem(file.path, line, message, "warning", "stale"))
     return problems
-
-
-def _split(line: str) -> tuple[str, int, str]:
-    path, number, message = line.split(":", 2)
-    return display_path(Path(path)), int(number), message.strip()
 
 
 def build(knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False) -> Manifest:

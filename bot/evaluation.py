@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from bot.assistant import Assistant, ChatReply
-from bot.query import QUOTES
+from bot.text import fold
 
 RANK_DEPTH = 10
 # Each figure, and the list whose count it is a share of.
@@ -36,14 +36,10 @@ class EvalFileError(ValueError):
     pass
 
 
-def fold_text(text: str) -> str:
-    return " ".join(text.translate(QUOTES).casefold().split())
-
-
 def has_gold(text: str, gold: Sequence[str]) -> bool:
     """Whether any gold phrase is in ``text``, case and quotes and white space folded."""
-    folded = fold_text(text)
-    return any(fold_text(phrase) in folded for phrase in gold)
+    folded = fold(text)
+    return any(fold(phrase) in folded for phrase in gold)
 
 
 def _found(reply: ChatReply, gold: Sequence[str]) -> bool:
@@ -135,11 +131,9 @@ def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
         hits1 = hits3 = answered = found = shown = best_holds_gold = marked_right = 0
         reciprocal = 0.0
         for item in in_scope:
-            gold = [fold_text(g) for g in item["gold"]]
+            gold = [fold(g) for g in item["gold"]]
             results, _ = assistant.search(item["q"], RANK_DEPTH)
-            rank = next(
-                (i + 1 for i, r in enumerate(results) if any(g in fold_text(r.passage.text) for g in gold)), None
-            )
+            rank = next((i + 1 for i, r in enumerate(results) if any(g in fold(r.passage.text) for g in gold)), None)
             hits1 += rank == 1
             hits3 += rank is not None and rank <= 3
             reciprocal += 1 / rank if rank else 0.0

@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 
+from bot.text import yaml_error
+
 REQUIRED_FIELDS = ("title", "status", "reviewed_on")
 OPTIONAL_FIELDS = ("source", "reviewed_by", "audience")
 STATUSES = ("approved", "draft")
@@ -154,9 +156,8 @@ def _front_matter(lines: list[str], problem: Any) -> tuple[dict[str, Any] | None
         if quote is not None:
             problem(quote[0] + 1, quote[1])
             return None, 0
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problem(line, f"front matter is not valid YAML: {getattr(error, 'problem', error)}")
+        line, message = yaml_error(error)
+        problem(line + 1, f"front matter is not valid YAML: {message}")  # the YAML starts on line 2
         return None, 0
     if not isinstance(meta, dict):
         problem(2, "front matter must be 'key: value' lines")

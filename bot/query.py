@@ -4,7 +4,6 @@ words, and add the document's terms for lay words listed in ``knowledge/synonyms
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +15,13 @@ from wordfreq import zipf_frequency
 
 from bot.knowledge import Problem
 from bot.stop_words import ENGLISH_STOP_WORDS
+from bot.text import fold, yaml_error
 
 SYNONYMS_FILE = "synonyms.yaml"
 OUT_OF_SCOPE_FILE = "out-of-scope.yaml"
 # The out-of-scope topic of questions about the clinic itself: they get its contact details.
 CONTACT_TOPIC = "contact"
 WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
 # Words that say how someone asks, not what about: they carry no weight in keyword matching.
 ASKING_WORDS = frozenset(
     """
@@ -37,13 +36,6 @@ STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | ASKING_WORDS
 # A word at least this frequent in everyday English (wordfreq's Zipf scale: 3 is once a million words)
 # is a word, not a typo, even when the knowledge base lacks it and has a word one letter away.
 REAL_WORD_ZIPF = 2.5
-
-
-def fold(text: str) -> str:
-    """Casefold, unify quotes, drop accents and collapse white space."""
-    text = unicodedata.normalize("NFKD", text.translate(QUOTES).casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return " ".join(text.split())
 
 
 def words(text: str) -> list[str]:
@@ -134,9 +126,8 @@ def read_lists(path: Path, shape: str) -> tuple[dict[str, list[str]], list[Probl
     try:
         node = yaml.compose(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        return {}, [Problem(display, line, f"not valid YAML: {getattr(error, 'problem', error)}")]
+        line, message = yaml_error(error)
+        return {}, [Problem(display, line, f"not valid YAML: {message}")]
     if node is None:
         return {}, []
     if not isinstance(node, yaml.MappingNode):

@@ -32,6 +32,8 @@ from confusable_homoglyphs import confusables  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
 from bot.embedding import Embedder
+from bot.knowledge import Problem
+from bot.text import fold, yaml_error
 
 CRISIS_NOTICE = (
     "If you are thinking about suicide or about hurting yourself, you are not alone, and help is here right now. "
@@ -115,9 +117,8 @@ def readable(text: str) -> str:
 
 
 def _fold(text: str) -> str:
-    """Casefold, drop accents (más = mas) and apostrophes (don't = dont = don’t)."""
-    decomposed = unicodedata.normalize("NFKD", readable(text).casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).translate(_APOSTROPHES)
+    """Folded as everywhere (bot.text), and without apostrophes (don't = dont = don’t)."""
+    return fold(readable(text)).translate(_APOSTROPHES)
 
 
 def normalize(text: str) -> str:
@@ -242,64 +243,68 @@ class _Rules:
     calm: tuple[_Entry, ...]
 
 
-def _compose(path: Path, problems: list[str]) -> yaml.Node | None:
+def _compose(path: Path, problems: list[Problem]) -> yaml.Node | None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        problems.append(f"{path}:1: cannot read: {err}")
+        problems.append(Problem(str(path), 1, f"cannot read: {err}"))
         return None
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as err:
-        line = err.problem_mark.line + 1 if err.problem_mark else 1
-        source = (text.splitlines() or [""])[min(line, len(text.splitlines())) - 1]
-        # The likeliest slip in these files: YAML reads "- [so] sad" as a list and "- *x" as an alias.
-        hint = " (a line that starts with [ or * needs quotes)" if re.match(r"\s*- *[\[*]", source) else ""
-        problems.append(f"{path}:{line}: not valid YAML: {err.problem}{hint}")
     except yaml.YAMLError as err:
-        problems.append(f"{path}:1: not valid YAML: {err}")
+        line, message = yaml_error(err)
+        lines = text.splitlines() or [""]
+        # The likeliest slip in these files: YAML reads "- [so] sad" as a list and "- *x" as an alias.
+        hint = (
+            " (a line that starts with [ or * needs quotes)"
+            if re.match(r"\s*- *[\[*]", lines[min(line, len(lines)) - 1])
+            else ""
+        )
+        problems.append(Problem(str(path), line, f"not valid YAML: {message}{hint}"))
     return None
 
 
-def _mapping(node: yaml.Node | None, path: Path, what: str, problems: list[str]) -> dict[str, tuple[int, yaml.Node]]:
+def _mapping(
+    node: yaml.Node | None, path: Path, what: str, problems: list[Problem]
+) -> dict[str, tuple[int, yaml.Node]]:
     """Keys to (line of the key, value node)."""
     if not isinstance(node, yaml.MappingNode):
-        problems.append(f"{path}:{node.start_mark.line + 1 if node else 1}: {what} must be a mapping")
+        problems.append(Problem(str(path), node.start_mark.line + 1 if node else 1, f"{what} must be a mapping"))
         return {}
     return {str(key.value): (key.start_mark.line + 1, value) for key, value in node.value}
 
 
-def _strings(node: yaml.Node | None, path: Path, what: str, problems: list[str]) -> list[_Entry]:
+def _strings(node: yaml.Node | None, path: Path, what: str, problems: list[Problem]) -> list[_Entry]:
     if not isinstance(node, yaml.SequenceNode):
-        problems.append(f"{path}:{node.start_mark.line + 1 if node else 1}: {what} must be a list")
+        problems.append(Problem(str(path), node.start_mark.line + 1 if node else 1, f"{what} must be a list"))
         return []
     entries = []
     for item in node.value:
         if isinstance(item, yaml.ScalarNode) and str(item.value).strip():
             entries.append(_Entry(str(item.value).strip(), item.start_mark.line + 1))
         else:
-            problems.append(f"{path}:{item.start_mark.line + 1}: empty or non-text entry in {what}")
+            problems.append(Problem(str(path), item.start_mark.line + 1, f"empty or non-text entry in {what}"))
     return entries
 
 
-def _groups(root: dict[str, tuple[int, yaml.Node]], path: Path, field: str, problems: list[str]) -> list[_Entry]:
+def _groups(root: dict[str, tuple[int, yaml.Node]], path: Path, field: str, problems: list[Problem]) -> list[_Entry]:
     """The ``field`` entries of every group, each tagged with its group; groups must be CATEGORIES."""
     entries = []
     groups = _mapping(root.get("groups", (1, None))[1], path, "groups", problems)
     for name, (line, node) in groups.items():
         if name not in CATEGORIES:
-            problems.append(f"{path}:{line}: unknown group {name!r}: use one of {', '.join(CATEGORIES)}")
+            problems.append(Problem(str(path), line, f"unknown group {name!r}: use one of {', '.join(CATEGORIES)}"))
         fields = _mapping(node, path, f"group {name!r}", problems)
         if not str(getattr(fields.get("about", (0, None))[1], "value", "")).strip():
-            problems.append(f"{path}:{line}: group {name!r} needs an `about:` line")
+            problems.append(Problem(str(path), line, f"group {name!r} needs an `about:` line"))
         found = _strings(fields.get(field, (line, None))[1], path, f"{field} of {name!r}", problems)
         entries += [_Entry(entry.text, entry.line, name) for entry in found]
     if not groups:
-        problems.append(f"{path}:1: no groups")
+        problems.append(Problem(str(path), 1, "no groups"))
     return entries
 
 
-def _rewrites(root: dict[str, tuple[int, yaml.Node]], path: Path, problems: list[str]) -> list[_Rewrite]:
+def _rewrites(root: dict[str, tuple[int, yaml.Node]], path: Path, problems: list[Problem]) -> list[_Rewrite]:
     rewrites = []
     for section in ("spellings", "contractions"):  # both optional
         words: dict[str, str] = {}
@@ -308,7 +313,9 @@ def _rewrites(root: dict[str, tuple[int, yaml.Node]], path: Path, problems: list
             for variant in _strings(variants, path, f"{section} of {word!r}", problems):
                 key = normalize(variant.text).strip()
                 if key == normalize(word).strip() or key in words:
-                    problems.append(f"{path}:{variant.line}: {variant.text!r} is repeated or rewrites to itself")
+                    problems.append(
+                        Problem(str(path), variant.line, f"{variant.text!r} is repeated or rewrites to itself")
+                    )
                 words[key] = normalize(word).strip()
         if words:
             # Longest first, so "i am" is rewritten before a shorter variant inside it could be.
@@ -317,34 +324,34 @@ def _rewrites(root: dict[str, tuple[int, yaml.Node]], path: Path, problems: list
     return rewrites
 
 
-def _read_language(path: Path, problems: list[str]) -> _Language:
+def _read_language(path: Path, problems: list[Problem]) -> _Language:
     root = _mapping(_compose(path, problems), path, "the file", problems)
     by_group: dict[str, list[str]] = {}
     for entry in _groups(root, path, "patterns", problems):
         try:
             by_group.setdefault(entry.group, []).append(compile_pattern(entry.text).pattern)
         except (ValueError, re.error) as err:
-            problems.append(f"{path}:{entry.line}: bad pattern {entry.text!r}: {err}")
+            problems.append(Problem(str(path), entry.line, f"bad pattern {entry.text!r}: {err}"))
     named = [f"(?P<{name}>{'|'.join(regexes)})" for name, regexes in by_group.items() if name.isidentifier()]
     name = path.name.removeprefix("crisis-patterns").removesuffix(".yaml").lstrip("-") or "en"
     return _Language(name, re.compile("|".join(named) or "(?!)"), tuple(_rewrites(root, path, problems)))
 
 
-def _read_rules(folder: Path) -> tuple[_Rules, list[str]]:
-    problems: list[str] = []
+def _read_rules(folder: Path) -> tuple[_Rules, list[Problem]]:
+    problems: list[Problem] = []
     languages = [_read_language(path, problems) for path in sorted(folder.glob(PATTERNS_GLOB))]
     if not (folder / PATTERNS_FILE).exists():
-        problems.append(f"{folder / PATTERNS_FILE}:1: cannot read: the English patterns are missing")
+        problems.append(Problem(str(folder / PATTERNS_FILE), 1, "cannot read: the English patterns are missing"))
     examples_path, calm_path = folder / EXAMPLES_FILE, folder / CALM_FILE
     examples = _mapping(_compose(examples_path, problems), examples_path, "the file", problems)
     crisis = _groups(examples, examples_path, "examples", problems)
     calm = _strings(_compose(calm_path, problems), calm_path, "the file", problems) if calm_path.exists() else []
     if not crisis:
-        problems.append(f"{examples_path}:1: no crisis examples")
+        problems.append(Problem(str(examples_path), 1, "no crisis examples"))
     rules = _Rules(tuple(languages), tuple(crisis), tuple(calm))
     for entry in calm:  # patterns always win, so such a calm example could never count as calm
         if (group := _pattern_hit(rules, entry.text)) is not None:
-            problems.append(f"{calm_path}:{entry.line}: matches the crisis pattern group {group!r}")
+            problems.append(Problem(str(calm_path), entry.line, f"matches the crisis pattern group {group!r}"))
     return rules, problems
 
 
@@ -353,8 +360,8 @@ def _pattern_hit(rules: _Rules, message: str) -> str | None:
     return next((hit for language in rules.languages if (hit := language.hit(forms))), None)
 
 
-def check_safety_files(folder: Path) -> list[str]:
-    """Problems in the safety data files as ``path:line: message``; empty when all is well."""
+def check_safety_files(folder: Path) -> list[Problem]:
+    """Problems in the safety data files; empty when all is well."""
     return _read_rules(folder)[1]
 
 
@@ -376,7 +383,7 @@ class CrisisDetector:
         """Read the YAML files in ``folder`` and embed the examples once; ValueError lists any problems."""
         rules, problems = _read_rules(folder)
         if problems:
-            raise ValueError("crisis safety files have problems:\n" + "\n".join(problems))
+            raise ValueError("crisis safety files have problems:\n" + "\n".join(map(str, problems)))
         return cls(rules, embedder, threshold)
 
     def texts(self, message: str) -> list[str]:

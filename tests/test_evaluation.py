@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 
 from bot.assistant import Assistant
-from bot.evaluation import RANK_DEPTH, EvalFileError, evaluate, fold_text, read_eval_file
+from bot.evaluation import RANK_DEPTH, EvalFileError, evaluate, read_eval_file
+from bot.text import fold
 
 DEV_EVAL = Path(__file__).parent / "data" / "eval" / "dev.yaml"
 
 
 def test_gold_phrases_fold_case_quotes_and_white_space() -> None:
-    assert fold_text("Here’s  what you\nNEED") == fold_text("here's what you need")
-    assert fold_text("“ketamine therapy”") == fold_text('"Ketamine Therapy"')
+    assert fold("Here’s  what you\nNEED") == fold("here's what you need")
+    assert fold("“ketamine therapy”") == fold('"Ketamine Therapy"')
 
 
 def test_the_dev_set_reads() -> None:

@@ -411,7 +411,7 @@ def test_check_reports_path_and_line_of_each_malformed_pattern(
         "    patterns: [die alone]\n",
         encoding="utf-8",
     )
-    problems = check_safety_files(tmp_path)
+    problems = [str(p) for p in check_safety_files(tmp_path)]
     for line in (6, 7, 8, 9, 10, 11):
         assert any(p.startswith(f"{bad}:{line}: ") for p in problems), (line, problems)
     assert any(p.startswith(f"{bad}:11: unknown group 'undocumented'") for p in problems), problems
@@ -424,10 +424,10 @@ def test_check_reports_invalid_yaml_and_calm_examples_that_patterns_would_overru
     shutil.copytree(SAFETY_DIR, tmp_path, dirs_exist_ok=True)
     (tmp_path / PATTERNS_FILE).write_text("groups:\n  intent:\n    patterns:\n      - [so] sad\n", encoding="utf-8")
     (tmp_path / CALM_FILE).write_text("- I'm dying to know\n- I want to kill myself\n", encoding="utf-8")
-    problems = check_safety_files(tmp_path)
+    problems = [str(p) for p in check_safety_files(tmp_path)]
     assert any(p.startswith(f"{tmp_path / PATTERNS_FILE}:4: ") and "needs quotes" in p for p in problems), problems
     (tmp_path / PATTERNS_FILE).write_text((SAFETY_DIR / PATTERNS_FILE).read_text(encoding="utf-8"), encoding="utf-8")
-    assert check_safety_files(tmp_path) == [
+    assert [str(p) for p in check_safety_files(tmp_path)] == [
         f"{tmp_path / CALM_FILE}:2: matches the crisis pattern group 'suicidal_thoughts (en)'"
     ]
 
@@ -438,7 +438,7 @@ def test_every_language_file_is_read_and_checked(tmp_path: Path) -> None:
     assert names >= {f"crisis-patterns-{language}.yaml" for language in LANGUAGES}
     broken = tmp_path / "crisis-patterns-fr.yaml"
     broken.write_text("groups:\n  intent:\n    about: test\n    patterns:\n      - (je vais\n", encoding="utf-8")
-    assert [p for p in check_safety_files(tmp_path) if p.startswith(f"{broken}:5: bad pattern")]
+    assert [p for p in map(str, check_safety_files(tmp_path)) if p.startswith(f"{broken}:5: bad pattern")]
 
 
 def test_examples_are_grouped_by_the_kinds_clinicians_screen_for() -> None:

@@ -1,0 +1,23 @@
+"""Two facts every reader of text shares: how words are folded before they are compared, and where a
+YAML file went wrong."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import yaml
+
+QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
+
+
+def fold(text: str) -> str:
+    """Casefold, unify quotes, drop accents (más = mas) and collapse white space."""
+    text = unicodedata.normalize("NFKD", text.translate(QUOTES).casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.split())
+
+
+def yaml_error(error: yaml.YAMLError) -> tuple[int, str]:
+    """Where a YAML error is (the 1-based line of its text, 1 when YAML gives none) and what it says."""
+    mark = getattr(error, "problem_mark", None)
+    return (mark.line + 1 if mark is not None else 1), str(getattr(error, "problem", None) or error)
