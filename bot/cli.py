@@ -210,6 +210,7 @@ def serve(
     from bot.release import refuse_empty
     from bot.safety import check_safety_files
     from bot.web.app import create_app
+    from bot.web.server import uvicorn_options
 
     settings = Settings()
     # The database first: a schema older than this code is one line here (an SQLite file is migrated).
@@ -225,16 +226,8 @@ def serve(
     problems = check_safety_files(settings.index_dir / SAFETY_FOLDER)
     if problems:
         fail("the crisis lists have problems:\n" + "\n".join(problems))
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "server_header": False,
-        # X-Forwarded-For is honoured only from FAQBOT_TRUSTED_PROXIES, by the app itself.
-        "proxy_headers": False,
-        # On SIGTERM, requests in flight finish (for up to this long) before the process exits.
-        "timeout_graceful_shutdown": 30,
-        "log_level": "info",
-    }
+    # The limits on reading requests, chosen in bot/web/server.py; on SIGTERM, requests in flight finish.
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", **uvicorn_options(settings, workers)}
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
     else:

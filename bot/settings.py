@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(default=32, ge=1, le=1024)
     batch_max_wait_ms: float = Field(default=2.0, ge=0, le=100)
     cache_size: int = Field(default=2048, ge=0)  # 0 switches the reply cache off
+    # Holding up under abuse: see the README's Security section.
+    request_timeout: float = Field(default=20.0, gt=0, le=600)  # to read a whole request, headers and body
+    max_connections: int = Field(default=1000, ge=1)  # open connections per worker; past it, 503
 
     @property
     def contact_tel(self) -> str:

@@ -21,6 +21,7 @@ from bot.content import build
 from bot.embedding import SentenceTransformerEmbedder
 from bot.settings import PROJECT_ROOT, Settings
 from bot.web.app import create_app, load_assistant
+from bot.web.server import uvicorn_options
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
@@ -69,9 +70,9 @@ class LiveServer:
         self.app = create_app(settings, embedder)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", server_header=False)
-        # As `serve` does: X-Forwarded-For is the app's business (FAQBOT_TRUSTED_PROXIES), not uvicorn's.
-        config.proxy_headers = False
+        # As `serve` does: its limits on reading requests, and X-Forwarded-For left to the app.
+        options = uvicorn_options(settings)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
