@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint index check build release soak bench fuzz eval eval-external calibrate clean
+.PHONY: run test lint index check build release import soak bench fuzz eval eval-external calibrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ build: $(VENV)/.installed
 
 release: $(VENV)/.installed
 	@$(BIN)/python -m bot reload --server $(SERVER)
+
+# A web page, Word file, PDF, text or FAQ sheet as a draft knowledge file: make import FILE=leaflet.pdf [OUT=folder]
+import: $(VENV)/.installed
+	@test -n "$(FILE)" || { echo "usage: make import FILE=path/to/page.html [OUT=folder]" >&2; exit 2; }
+	@$(BIN)/python -m bot import "$(FILE)" $(if $(OUT),--out "$(OUT)")
 
 run: index
 	$(BIN)/python -m bot serve --host $(HOST) --port $(PORT)

@@ -23,7 +23,7 @@ import yaml
 from bot.knowledge import Passage, Problem, display_path, read_file, slugify
 from bot.release import IndexDiff, diff_passages
 
-from .document import Document, has_text
+from .document import Document, has_text, title_from_name
 from .draft import render, sections
 from .errors import ImportRefused
 from .html import read_html_file
@@ -78,7 +78,7 @@ def import_file(source: Path, out_dir: Path, today: dt.date | None = None) -> Im
     display = display_path(target)
     today = today or dt.date.today()
     previous, extra, compared_with = _previous(target, display, today)
-    title, parts = sections(document, source.stem.replace("-", " ").replace("_", " ").capitalize())
+    title, parts = sections(document, title_from_name(source))
     text = render(title, source.name, parts, previous, extra)
     temporary = out_dir / f".{target.name}.importing"
     temporary.write_text(text, encoding="utf-8")

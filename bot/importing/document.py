@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 # Lines that are not medical information: kept for the editor, out of the passages, with the reason.
 _PHONE = re.compile(r"(?<!\d)(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}(?!\d)|\+\d[\d\s().-]{7,}\d")
@@ -63,6 +64,11 @@ def bullet_list(items: list[str], ordered: bool = False) -> Block:
 def one_line(text: str) -> str:
     """Whitespace folded: line breaks and runs of spaces in a web page or a PDF are layout, not wording."""
     return " ".join(text.split())
+
+
+def title_from_name(path: Path) -> str:
+    """A title for a document that names none: its file name in words (``faq-sheet.csv``: Faq sheet)."""
+    return path.stem.replace("-", " ").replace("_", " ").strip().capitalize() or "Imported"
 
 
 def not_medical(text: str) -> str | None:

@@ -24,6 +24,7 @@ def read_html_file(path: Path) -> Document:
         include_images=False,
         include_links=False,
         deduplicate=False,
+        fast=True,  # trafilatura's own extraction: its fallbacks keep the text but lose headings and <dl> pairs
     )
     if not xml:
         raise ImportRefused(f"{path.name}: no main text found in the page")

@@ -17,7 +17,6 @@ from pathlib import Path
 from pdfminer.high_level import extract_pages
 from pdfminer.layout import LAParams, LTChar, LTTextBox, LTTextLine
 from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
-from pdfminer.pdfparser import PDFSyntaxError
 from pdfminer.pdftypes import PDFException
 from pdfminer.psexceptions import PSException
 
@@ -76,6 +75,8 @@ def _lines(path: Path) -> list[_Line]:
     except (PDFException, PSException, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
         reason = str(error) or type(error).__name__
         raise ImportRefused(f"{path.name} cannot be read as a PDF ({reason})") from error
+    if not pages:
+        raise ImportRefused(f"{path.name} cannot be read as a PDF (it has no pages)")
     lines = []
     box = 0
     for number, page in enumerate(pages):

@@ -11,7 +11,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from .document import Block, Document, heading
+from .document import Block, Document, heading, title_from_name
 from .errors import ImportRefused
 from .text import decode, read_text
 
@@ -33,7 +33,7 @@ def read_sheet_file(path: Path) -> Document:
     question, answer, section = column(QUESTION_COLUMNS), column(ANSWER_COLUMNS), column(SECTION_COLUMNS)
     if question is None or answer is None:
         raise ImportRefused(f"{path.name}: the first row must name a 'question' and an 'answer' column")
-    blocks: list[Block] = []
+    blocks: list[Block] = [heading(title_from_name(path), 1, question=False)]
     current: str | None = None
     for row in rows[1:]:
         cells = [*row, *[""] * (len(names) - len(row))]
