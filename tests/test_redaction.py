@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.redaction import DropQueryStrings, redact
+
+DATA = Path(__file__).parent / "data"
 
 # (what a visitor typed, what must be gone, what the content team still reads)
 PERSONAL = [
@@ -33,6 +37,13 @@ PERSONAL = [
     ("does it help? thanks, Jane", "Jane", "does it help?"),
     ("me llamo Maria Lopez y tengo preguntas", "Maria Lopez", "tengo preguntas"),
     ("see https://example.com/me?id=42", "example.com", "see [link]"),
+    # What got through before: no lead-in, a date in words, a street without a number and the town
+    # after it, an id of letters and digits.
+    ("Jane Doe here, is there parking?", "Jane Doe", "here, is there parking?"),
+    ("born on March 3rd, 1985", "March 3rd", "born on [date]"),
+    ("I live on Elm Street in Springfield", "Springfield", "I live on [address]"),
+    ("my patient id is AB12345", "AB12345", "my patient id is [number]"),
+    ("I'm at 12 Oak Lane, Trenton, NJ", "Trenton", "I'm at [address]"),
 ]
 
 
@@ -53,6 +64,12 @@ def test_personal_data_is_removed_and_the_question_kept(text: str, secret: str, 
         "Is 0.5 mg/kg a normal dose?",
         "I am 34 and have PTSD",
         "What is esketamine nasal spray?",
+        "can I drive myself home after an infusion?",
+        "I'm a veteran with flashbacks and nightmares, could this help me",
+        "can I bring my partner into the room with me",
+        "Is 500mg a lot? I take it at 9am for 24hrs",
+        "Can I start in March or May?",
+        "Do you treat people from out of state?",
     ],
 )
 def test_ordinary_questions_are_left_alone(question: str) -> None:
@@ -71,3 +88,40 @@ def test_access_log_filter_drops_query_strings() -> None:
     )
     assert DropQueryStrings().filter(record)
     assert record.getMessage() == '127.0.0.1:5000 - "GET /api/search HTTP/1.1" 200'
+
+
+def planted(name: str) -> list[tuple[str, str, str]]:
+    """(message, kind, planted text) for each piece of personal data planted in a data file."""
+    items = yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+    return [
+        (item["text"], kind, str(value))
+        for item in items
+        for kind, values in item.items()
+        if kind != "text"
+        for value in values
+    ]
+
+
+def recall(rows: list[tuple[str, str, str]]) -> dict[str, float]:
+    """The share of planted pieces that no longer appear in the redacted message, per kind and in all."""
+    kinds: dict[str, list[bool]] = {"all": []}
+    for text, kind, value in rows:
+        removed = value.casefold() not in redact(text).casefold()
+        kinds.setdefault(kind, []).append(removed)
+        kinds["all"].append(removed)
+    return {kind: sum(hits) / len(hits) for kind, hits in kinds.items()}
+
+
+# The figures the README gives: on the messages the rules were written against, and on messages written
+# after the rules were settled (never used to change them).
+@pytest.mark.parametrize(
+    ("name", "messages", "at_least"),
+    [("planted-personal-data.yaml", 114, 0.99), ("planted-personal-data-unseen.yaml", 30, 0.92)],
+)
+def test_recall_on_messages_with_planted_personal_data(name: str, messages: int, at_least: float) -> None:
+    rows = planted(name)
+    assert len({text for text, _, _ in rows}) == messages
+    figures = recall(rows)
+    assert figures["all"] >= at_least, figures
+    for kind in ("email", "phone", "date", "id", "address"):
+        assert figures.get(kind, 1.0) == 1.0, (kind, figures)
