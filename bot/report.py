@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.content import is_stale
+from bot.importing.review import WaitingDraft, waiting_drafts
 from bot.index import Manifest
 from bot.knowledge import Passage, load_knowledge
 from bot.questionlog import QuestionGroup, QuestionLog
@@ -63,6 +64,7 @@ class Report:
     logging_questions: bool
     retention_days: int
     stale_after_days: int
+    drafts: tuple[WaitingDraft, ...] = ()  # knowledge files waiting for an editor's review
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,7 @@ class Report:
             "crisis_per_day": [{"day": day, "count": count} for day, count in self.crisis],
             "question_log": {"enabled": self.logging_questions, "retention_days": self.retention_days},
             "stale_after_days": self.stale_after_days,
+            "drafts": [{**vars(d), "preview": list(d.preview)} for d in self.drafts],
         }
 
     def rows(self, name: str) -> list[list[str]]:
@@ -163,4 +166,5 @@ def make_report(
         logging_questions=settings.log_questions,
         retention_days=settings.question_retention_days,
         stale_after_days=settings.stale_after_days,
+        drafts=tuple(waiting_drafts(settings.knowledge_dir, today)),
     )

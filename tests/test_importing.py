@@ -5,13 +5,16 @@ navigation or footer text in any passage, the call to action flagged, and nothin
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
+from conftest import LiveServer, make_settings
 from importing_sources import (
     CALL_TO_ACTION,
     FOOTER,
@@ -304,3 +307,26 @@ def test_a_draft_never_replaces_an_approved_file(tmp_path: Path, knowledge_copy:
     refused = run_import(source, knowledge_copy)
     assert refused.exit_code == 1
     assert "are not drafts imported from ketamine-therapy.txt" in refused.stderr
+
+
+def test_the_dashboard_lists_drafts_waiting_for_review_with_source_and_opening(
+    tmp_path: Path, knowledge_copy: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    assert run_import(write_pdf(tmp_path / "leaflet.pdf", SECTIONS), knowledge_copy).exit_code == 0
+    settings = make_settings(tmp_path, index_dir, knowledge_copy, admin_token="drafts-token")
+    with (
+        LiveServer(settings, embedder) as live,
+        httpx.Client(base_url=live.url, headers={"Authorization": "Bearer drafts-token"}, timeout=30) as http,
+    ):
+        page = http.get("/admin")
+        report = http.get("/admin/report").json()
+    assert page.status_code == 200
+    section = page.text.split('id="drafts-heading"', 1)[1].split("</section>", 1)[0]
+    assert "leaflet.md" in section
+    assert "From leaflet.pdf: 20 passages" in section
+    assert "1 line flagged as not medical information" in section
+    opening = " ".join(SECTIONS[0].chunks[0].split()[:24])
+    assert html.escape(f"{SECTIONS[0].heading}: {opening} …", quote=False) in section
+    assert "ketamine-therapy.md" not in section  # approved: not waiting
+    (draft,) = report["drafts"]
+    assert (draft["path"].rsplit("/", 1)[-1], draft["source"], draft["passages"]) == ("leaflet.md", "leaflet.pdf", 20)

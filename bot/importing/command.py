@@ -20,7 +20,8 @@ def import_command(
 
     Importing the same file again updates its draft and lists what changed."""
     # The readers pull in trafilatura, pdfminer and python-docx: only this command pays for them.
-    from bot.importing import ImportRefused, import_file
+    from bot.importing.errors import ImportRefused
+    from bot.importing.importer import import_file
     from bot.knowledge import display_path
 
     folder = out if out is not None else Settings().knowledge_dir

@@ -1,5 +1,5 @@
-"""Bring a clinic's existing content in as a draft knowledge file: a web page, a Word file, a PDF,
-plain text or an FAQ sheet, word for word, for an editor to review before anything is served.
+"""Import one file as a draft knowledge file: pick the reader by the file's extension, write the
+draft (or update this source's draft), and compare it with what it replaces.
 
 >>> result = import_file(Path("leaflet.pdf"), Path("knowledge"))   # doctest: +SKIP
 >>> result.path
@@ -16,9 +16,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from bot.knowledge import Passage, Problem, display_path, read_file, slugify
 from bot.release import IndexDiff, diff_passages
@@ -28,11 +25,10 @@ from .draft import render, sections
 from .errors import ImportRefused
 from .html import read_html_file
 from .pdf import read_pdf_file
+from .review import front_matter
 from .sheets import read_sheet_file
 from .text import read_text_file
 from .word import read_word_file
-
-__all__ = ["READERS", "ImportRefused", "ImportResult", "import_file"]
 
 READERS: dict[str, Callable[[Path], Document]] = {
     ".html": read_html_file,
@@ -93,21 +89,12 @@ def import_file(source: Path, out_dir: Path, today: dt.date | None = None) -> Im
     return ImportResult(target, passages, len(parts), flagged, changes, compared_with, tuple(problems))
 
 
-def _front_matter(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        meta = yaml.safe_load(text.split("---", 2)[1]) if text.startswith("---") else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, IndexError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
 def _target(out_dir: Path, source_name: str) -> Path:
     """``NAME.md``, or ``NAME.draft.md`` beside a file of that name that is not this source's draft."""
     stem = slugify(Path(source_name).stem)
     for name in (f"{stem}.md", f"{stem}.draft.md"):
         path = out_dir / name
-        meta = _front_matter(path) if path.exists() else None
+        meta = front_matter(path) if path.exists() else None
         if meta is None or (meta.get("status") == "draft" and meta.get("source") == source_name):
             return path
     raise ImportRefused(
@@ -121,7 +108,7 @@ def _previous(target: Path, display: str, today: dt.date) -> tuple[list[Passage]
     matter fields to keep, and what the comparison is against."""
     if target.exists():  # this source's draft: update it
         knowledge_file, _ = read_file(target, display, today)
-        extra = {k: v for k, v in _front_matter(target).items() if k not in OWN_FIELDS}
+        extra = {k: v for k, v in front_matter(target).items() if k not in OWN_FIELDS}
         return list(knowledge_file.passages if knowledge_file else ()), extra, "the previous draft"
     approved = target.with_name(target.name.removesuffix(".draft.md") + ".md")
     if approved != target and approved.exists():  # a revision of an approved file: compare with it
