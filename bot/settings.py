@@ -11,6 +11,8 @@ from limits import parse as parse_rate
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.wording import zone
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -35,10 +37,16 @@ def _origins(values: list[str]) -> list[str]:
     return [value.rstrip("/") for value in values]
 
 
+def _time_zone(value: str) -> str:
+    zone(value)  # raises ValueError for a name the time zone database does not know
+    return value
+
+
 _ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?/?")
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 OriginList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas), AfterValidator(_origins)]
 Rate = Annotated[str, AfterValidator(_rate)]
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
 
 
 class Settings(BaseSettings):
@@ -74,6 +82,7 @@ class Settings(BaseSettings):
     stale_after_days: int = Field(default=365, ge=1)
     watch_index: bool = False
     watch_interval: float = Field(default=10.0, gt=0, le=3600)
+    time_zone: TimeZone = "UTC"  # the dashboard's times: "2 December, 09:14"
     # Performance: see the README's Performance section.
     encoder: Literal["onnx", "torch"] = "onnx"
     encoder_cache: Path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "faqbot"
