@@ -330,3 +330,25 @@ def test_the_dashboard_lists_drafts_waiting_for_review_with_source_and_opening(
     assert "ketamine-therapy.md" not in section  # approved: not waiting
     (draft,) = report["drafts"]
     assert (draft["path"].rsplit("/", 1)[-1], draft["source"], draft["passages"]) == ("leaflet.md", "leaflet.pdf", 20)
+
+
+def test_a_table_is_not_imported_but_marked_where_it_stood(tmp_path: Path) -> None:
+    import docx
+
+    first, second = SECTIONS[0], SECTIONS[1]
+    cells = ("Phase of treatment", "Sessions in a week")
+    word = docx.Document()
+    word.add_heading(first.heading, level=0)
+    word.add_paragraph(first.chunks[0])
+    table = word.add_table(rows=1, cols=2)
+    table.cell(0, 0).text, table.cell(0, 1).text = cells
+    word.add_heading(second.heading, level=1)
+    word.add_paragraph(second.chunks[0])
+    word.save(str(tmp_path / "leaflet.docx"))
+    result = run_import(tmp_path / "leaflet.docx", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "1 table(s) left out, each marked by a note" in result.stdout
+    text = (tmp_path / "leaflet.md").read_text(encoding="utf-8")
+    assert f"{first.chunks[0]}\n\n<!-- a table stood here: " in text
+    assert [p.text for p in passages(tmp_path / "leaflet.md")] == [first.chunks[0], second.chunks[0]]
+    assert not [c for c in cells if c in text]

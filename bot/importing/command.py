@@ -35,7 +35,9 @@ def import_command(
         raise typer.Exit(1) from None
     typer.echo(display_path(result.path))
     flagged = f"; {result.flagged} flagged as not medical information" if result.flagged else ""
-    typer.echo(f"a draft of {len(result.passages)} passages in {result.sections} sections from {file.name}{flagged}")
+    tables = f"; {result.left_out} table(s) left out, each marked by a note" if result.left_out else ""
+    summary = f"a draft of {len(result.passages)} passages in {result.sections} sections from {file.name}"
+    typer.echo(summary + flagged + tables)
     if result.changes is not None:
         if result.changes.empty:
             typer.echo(f"no change against {result.compared_with}")

@@ -25,7 +25,7 @@ FLAGS = (
 class Block:
     """A heading (``level`` 1 to 6), a paragraph, or a list (``items``)."""
 
-    kind: str  # "heading", "paragraph" or "list"
+    kind: str  # "heading", "paragraph", "list", or "note": something left out, said where it stood
     text: str = ""
     level: int = 0
     items: tuple[str, ...] = ()
@@ -46,6 +46,13 @@ class Block:
 class Document:
     title: str | None  # from the file's metadata; else the first top heading, else the file name
     blocks: tuple[Block, ...]
+
+
+TABLE_NOTE = "a table stood here: the import does not bring tables in yet, so copy what it says by hand"
+
+
+def note(text: str) -> Block:
+    return Block("note", text)
 
 
 def heading(text: str, level: int, question: bool | None = None) -> Block:
@@ -77,4 +84,4 @@ def not_medical(text: str) -> str | None:
 
 
 def has_text(document: Document) -> bool:
-    return any(b.kind != "heading" and (b.text or b.items) for b in document.blocks)
+    return any(b.kind in ("paragraph", "list") and (b.text or b.items) for b in document.blocks)

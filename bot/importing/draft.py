@@ -17,6 +17,7 @@ from bot.knowledge import FLAGGED_OPEN, QUESTIONS_CLOSE, QUESTIONS_OPEN, Passage
 from .document import Block, Document, not_medical
 
 Chunks = tuple[str, ...]
+NOTE = "note"  # a chunk that is the import's own note to the editor, not text from the source
 
 
 @dataclass
@@ -39,6 +40,8 @@ def sections(document: Document, fallback_title: str) -> tuple[str, list[Section
     for block in blocks:
         if block.kind == "heading":
             out.append(Section(block))
+        elif block.kind == "note":
+            out[-1].chunks.append((block.text, NOTE))
         else:
             out[-1].chunks.append((block.markdown, not_medical(block.markdown)))
     return title, out
@@ -57,7 +60,7 @@ def render(
     kept = {chunk for p in previous for chunk in p.text.split("\n\n")}
     for number, part in enumerate(parts):
         # A chunk the editor moved out of its note last time stays served.
-        part.chunks = [(text, None if text in kept else flag) for text, flag in part.chunks]
+        part.chunks = [(text, None if text in kept and flag != NOTE else flag) for text, flag in part.chunks]
         following = parts[number + 1].heading.level if number + 1 < len(parts) else 0
         if not part.served() and following <= part.heading.level:
             # A heading with nothing under it would be an empty section: keep it as a note.
@@ -73,6 +76,9 @@ def render(
                 continue
             lines += _passages(run, questions, old)
             questions, run = (), []
+            if flag == NOTE:
+                lines += [f"<!-- {text} -->", ""]
+                continue
             lines += [f"{FLAGGED_OPEN} not medical information ({flag}); not served while it is in this note", text]
             lines += [QUESTIONS_CLOSE, ""]
         lines += _passages(run, questions, old)

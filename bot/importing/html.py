@@ -9,7 +9,7 @@ from pathlib import Path
 import trafilatura
 from lxml import etree
 
-from .document import Block, Document, bullet_list, heading, one_line, paragraph
+from .document import TABLE_NOTE, Block, Document, bullet_list, heading, note, one_line, paragraph
 from .errors import ImportRefused
 
 
@@ -20,7 +20,7 @@ def read_html_file(path: Path) -> Document:
         output_format="xml",
         include_formatting=True,  # keeps headings as headings
         include_comments=False,
-        include_tables=False,
+        include_tables=True,  # to say where each stood: its cells are not passages
         include_images=False,
         include_links=False,
         deduplicate=False,
@@ -39,6 +39,8 @@ def read_html_file(path: Path) -> Document:
         elif element.tag == "p" or element.tag == "quote":
             if text := one_line(_text(element)):
                 blocks.append(paragraph(text))
+        elif element.tag == "table":
+            blocks.append(note(TABLE_NOTE))
         elif element.tag == "list" and element.get("rend") == "dl":
             blocks.extend(_definitions(element, level))
         elif element.tag == "list":

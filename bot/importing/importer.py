@@ -21,7 +21,7 @@ from bot.knowledge import Passage, Problem, display_path, read_file, slugify
 from bot.release import IndexDiff, diff_passages
 
 from .document import Document, has_text, title_from_name
-from .draft import render, sections
+from .draft import NOTE, render, sections
 from .errors import ImportRefused
 from .html import read_html_file
 from .pdf import read_pdf_file
@@ -49,7 +49,8 @@ class ImportResult:
     path: Path
     passages: tuple[Passage, ...]
     sections: int
-    flagged: int
+    flagged: int  # paragraphs kept in a note as not medical information
+    left_out: int  # things it could not bring in (tables), each with a note where it stood
     changes: IndexDiff | None  # against ``compared_with``, when there was something to compare with
     compared_with: str | None
     problems: tuple[Problem, ...]  # what ``check`` will say about the draft
@@ -85,8 +86,9 @@ def import_file(source: Path, out_dir: Path, today: dt.date | None = None) -> Im
         temporary.unlink(missing_ok=True)
     passages = knowledge_file.passages if knowledge_file is not None else ()
     changes = diff_passages(previous, passages) if compared_with is not None else None
-    flagged = sum(1 for part in parts for _, flag in part.chunks if flag is not None)
-    return ImportResult(target, passages, len(parts), flagged, changes, compared_with, tuple(problems))
+    flagged = sum(1 for part in parts for _, flag in part.chunks if flag not in (None, NOTE))
+    notes = sum(1 for part in parts for _, flag in part.chunks if flag == NOTE)
+    return ImportResult(target, passages, len(parts), flagged, notes, changes, compared_with, tuple(problems))
 
 
 def _target(out_dir: Path, source_name: str) -> Path:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import docx
 from docx.opc.exceptions import PackageNotFoundError
+from docx.table import Table
 
-from .document import Block, Document, bullet_list, heading, paragraph
+from .document import TABLE_NOTE, Block, Document, bullet_list, heading, note, paragraph
 from .errors import ImportRefused
 from .text import merge_lists
 
@@ -25,10 +26,13 @@ def read_word_file(path: Path) -> Document:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as error:
         raise ImportRefused(f"{path.name} cannot be read as a Word file ({error})") from error
-    styles = [p.style.name if p.style is not None else "" for p in document.paragraphs]
-    shift = 1 if "Title" in styles else 0
+    shift = 1 if any(p.style is not None and p.style.name == "Title" for p in document.paragraphs) else 0
     blocks: list[Block] = []
-    for para, style in zip(document.paragraphs, styles, strict=True):
+    for para in document.iter_inner_content():
+        if isinstance(para, Table):
+            blocks.append(note(TABLE_NOTE))
+            continue
+        style = para.style.name if para.style is not None and para.style.name else ""
         text = para.text.strip()
         if not text:
             continue
