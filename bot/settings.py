@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     # Holding up under abuse: see the README's Security section.
     request_timeout: float = Field(default=20.0, gt=0, le=600)  # to read a whole request, headers and body
     max_connections: int = Field(default=1000, ge=1)  # open connections per worker; past it, 503
+    secure_cookies: bool = False  # on: the admin cookies are Secure even when the request looks like plain http
 
     @property
     def contact_tel(self) -> str:

@@ -187,3 +187,47 @@ def test_an_editor_clicking_through_the_dashboard_never_meets_the_rate_limit(
         assert "Try again in" in guesser.get_by_role("alert").inner_text()
         assert guesser.locator("link[rel=stylesheet]").count() == 1
         guesser.close()
+
+
+def signed_in(client: httpx.Client) -> str:
+    response = client.post("/admin/login", data={"token": TOKEN})
+    assert response.status_code == 303
+    return response.cookies["faqbot_admin"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "https://attacker.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}],
+    ids=["foreign Origin", "cross-site fetch", "opaque Origin"],
+)
+def test_state_changing_admin_requests_from_another_site_are_refused(
+    admin_server: LiveServer, headers: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=admin_server.url, timeout=60) as client:
+        signed_in(client)
+        for path, data in [("/admin/login", {"token": TOKEN}), ("/admin/reload", None), ("/admin/logout", None)]:
+            refused = client.post(path, data=data, headers=headers)
+            assert refused.status_code == 403, path
+            assert "another site" in refused.json()["detail"]
+        assert client.get("/admin/report").status_code == 200  # the cross-site logout did not sign out
+        # The dashboard's own forms, as a browser sends them, still work.
+        own = {"Origin": admin_server.url, "Sec-Fetch-Site": "same-origin"}
+        assert client.post("/admin/reload", headers=own).status_code == 200
+        assert client.post("/admin/logout", headers=own).status_code == 303
+
+
+def test_the_session_cookie_is_secure_behind_an_https_proxy_or_when_forced(
+    tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    proxied = make_settings(tmp_path / "proxied", index_dir, admin_token=TOKEN, trusted_proxies=["127.0.0.1"])
+    forced = make_settings(tmp_path / "forced", index_dir, admin_token=TOKEN, secure_cookies=True)
+    (tmp_path / "proxied").mkdir()
+    (tmp_path / "forced").mkdir()
+    with LiveServer(proxied, embedder) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        plain = client.post("/admin/login", data={"token": TOKEN})
+        assert "secure" not in plain.headers["set-cookie"].casefold()
+        tls = client.post("/admin/login", data={"token": TOKEN}, headers={"X-Forwarded-Proto": "https"})
+        assert "; secure" in tls.headers["set-cookie"].casefold()
+    with LiveServer(forced, embedder) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        response = client.post("/admin/login", data={"token": TOKEN})
+        assert "; secure" in response.headers["set-cookie"].casefold()

@@ -27,6 +27,7 @@ from bot.release import IndexWatcher, Release, ReloadResult, passage_to_dict
 from bot.report import LISTS, Report, make_report
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage import Storage
+from bot.web import sessions
 
 TEMPLATES = Jinja2Templates(directory=str(PROJECT_ROOT / "web" / "templates"))
 STYLESHEET = PROJECT_ROOT / "web" / "static" / "admin.css"
@@ -36,7 +37,8 @@ SESSION_SECONDS = 8 * 60 * 60
 CLOSED = "the admin area is closed: set FAQBOT_ADMIN_TOKEN to open it"
 UNAUTHORIZED = "send the admin token as 'Authorization: Bearer <token>' or log in at /admin"
 
-router = APIRouter(prefix="/admin", tags=["content team"])
+# Every route: a form on another site must not be able to post here with an editor's cookie.
+router = APIRouter(prefix="/admin", tags=["content team"], dependencies=[Depends(sessions.refuse_other_sites)])
 
 
 def _token(request: Request) -> str | None:
@@ -141,7 +143,7 @@ def login(request: Request, token: Annotated[str, Form(max_length=1000)] = "") -
         path="/admin",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=sessions.secure_cookie(request),
     )
     return response
 
@@ -191,7 +193,7 @@ def _back_to_dashboard(request: Request, outcome: dict[str, Any]) -> Response:
         path="/admin",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=sessions.secure_cookie(request),
     )
     return response
 

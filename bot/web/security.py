@@ -48,6 +48,7 @@ API_RESPONSES: dict[int | str, dict[str, Any]] = {
 ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
     **API_RESPONSES,
     401: {**_ERROR, "description": "No admin token, the wrong one, or none set (the admin area is closed)."},
+    403: {**_ERROR, "description": "A request that changes something, sent from another site's page."},
 }
 
 
