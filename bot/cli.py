@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -231,8 +234,14 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
     else:
-        # Each worker process builds its own app from the same environment.
-        uvicorn.run("bot.web.app:create_app", factory=True, workers=workers, **options)
+        # Each worker process builds its own app from the same environment, and writes its metrics
+        # where /metrics adds up every worker's (a fresh folder each start: no figures from a past run).
+        folder = tempfile.mkdtemp(prefix="faqbot-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            uvicorn.run("bot.web.app:create_app", factory=True, workers=workers, **options)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @app.command(name="eval")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -37,6 +38,12 @@ def _origins(values: list[str]) -> list[str]:
     return [value.rstrip("/") for value in values]
 
 
+def _networks(values: list[str]) -> list[str]:
+    for value in values:
+        ipaddress.ip_network(value, strict=False)  # ValueError: not an address or network like 10.0.0.0/8
+    return values
+
+
 def _time_zone(value: str) -> str:
     zone(value)  # raises ValueError for a name the time zone database does not know
     return value
@@ -45,6 +52,7 @@ def _time_zone(value: str) -> str:
 _ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?/?")
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
 OriginList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas), AfterValidator(_origins)]
+NetworkList = Annotated[list[str], NoDecode, BeforeValidator(_split_commas), AfterValidator(_networks)]
 Rate = Annotated[str, AfterValidator(_rate)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
 
@@ -68,6 +76,7 @@ class Settings(BaseSettings):
     admin_rate_limit: Rate = "10/minute"
     rate_limit_storage: str = "memory://"
     trusted_proxies: CommaList = []
+    metrics_allow: NetworkList = []  # who may read /metrics (Prometheus); nobody while empty
     cors_origins: OriginList = []
     embed_origins: OriginList = []  # sites allowed to frame /embed (the widget)
     site_title: str = "Questions about ketamine therapy"

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.assistant import Assistant, ChatReply
 from bot.cache import ReplyCache, normalise
 from bot.storage import Storage
+from bot.web import metrics
 from bot.web.schemas import (
     MESSAGE_SCHEMA,
     ChatRequest,
@@ -102,12 +103,15 @@ async def answer(
         reply = await run_in_threadpool(assistant.chat, message, history, snapshot)
         answered = Answered(reply, ChatResponse.of(reply).model_dump_json().encode())
         replies.put(snapshot.version, key, answered)
+    else:
+        metrics.cache_hit("replies")
     await record(storage, answered.reply, message)
     return answered
 
 
 async def record(storage: Storage, reply: ChatReply, message: str) -> None:
     """What a reply leaves behind: a crisis count, or the unanswered question (redacted before it is kept)."""
+    metrics.reply_outcome(reply.matched, reply.crisis)
     if reply.crisis:
         await run_in_threadpool(storage.add_crisis_event)
     elif not reply.matched:
@@ -123,6 +127,8 @@ async def find(assistant: Assistant, results: ReplyCache[Found], text: str, k: i
         response = SearchResponse.of(lookup)
         found = Found(response, response.model_dump_json().encode())
         results.put(lookup.index_version, key, found)
+    else:
+        metrics.cache_hit("results")
     return found
 
 

@@ -23,7 +23,7 @@ from bot.redaction import quiet_access_log
 from bot.release import freeze_loaded
 from bot.settings import Settings
 from bot.storage import Storage
-from bot.web import admin, api, pages, security
+from bot.web import admin, api, docs, metrics, pages, security
 from bot.web.ratelimit import LimitStore
 
 log = logging.getLogger("bot")
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         if isinstance(model, MicroBatcher):
             await model.close()
         app.state.storage.close()
+        metrics.process_exited()
         await app.state.rate_limits.close()
 
     app = FastAPI(
@@ -65,8 +66,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         version=__version__,
         summary="Answers questions with vetted passages, verbatim, and never generates medical text.",
         lifespan=lifespan,
-        # Swagger UI and ReDoc load scripts from a CDN, which the CSP and the no-third-party rule forbid;
-        # the schema itself stays at /openapi.json.
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN, which the CSP and the no-third-party rule
+        # forbid; /docs serves a local copy instead (bot/web/docs.py), over /openapi.json.
         docs_url=None,
         redoc_url=None,
     )
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.include_router(api.router, responses=security.API_RESPONSES)
     app.include_router(pages.router, responses=security.API_RESPONSES)
     app.include_router(admin.router, responses=security.ADMIN_RESPONSES)
+    app.include_router(metrics.router)
+    app.include_router(docs.router)
     quiet_access_log()  # query strings (?q=...) may hold a visitor's question
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     app.add_exception_handler(HTTPException, _http_error)

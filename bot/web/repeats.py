@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.web import api
+from bot.web import api, metrics
 from bot.web.schemas import ChatRequest
 
 CHAT_PATH = "/api/chat"
@@ -66,4 +66,7 @@ class AnswerRepeats:
             return None
         key = api.chat_key(request.message, request.history)
         answered: api.Answered | None = self.state.replies.get(assistant.retriever.version, key)
-        return None if answered is None else (answered, request.message)
+        if answered is None:
+            return None
+        metrics.cache_hit("replies")
+        return answered, request.message

@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot.settings import Settings
 from bot.web.asgi import header, send_json
+from bot.web.metrics import RequestMetrics
 from bot.web.ratelimit import RateLimit
 from bot.web.repeats import AnswerRepeats
 from bot.web.schemas import ErrorBody
@@ -33,6 +34,7 @@ PERMISSIONS_POLICY = (
     "magnetometer=(), microphone=(), payment=(), usb=()"
 )
 EMBED_PATH = "/embed"
+DOCS_PATH = "/docs"  # Swagger UI's stylesheet draws its icons as data: images, so that page allows them
 
 
 _ERROR: dict[str, Any] = {"model": ErrorBody}
@@ -52,11 +54,12 @@ ADMIN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def content_security_policy(frame_ancestors: str) -> str:
+def content_security_policy(frame_ancestors: str, img_src: str | None = None) -> str:
     # 'self' only: no inline script or style, no third-party hosts, nothing may frame the page.
-    return (
+    policy = (
         f"default-src 'self'; base-uri 'none'; object-src 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
     )
+    return f"{policy}; img-src {img_src}" if img_src else policy
 
 
 def is_embed(path: str) -> bool:
@@ -72,6 +75,7 @@ class SecurityHeaders:
         origins = " ".join(embed_origins) or "'none'"
         self.page_headers = self._encode(content_security_policy("'none'"), frame_deny=True)
         self.embed_headers = self._encode(content_security_policy(origins), frame_deny=False)
+        self.docs_headers = self._encode(content_security_policy("'none'", "'self' data:"), frame_deny=True)
 
     @staticmethod
     def _encode(csp: str, *, frame_deny: bool) -> list[tuple[bytes, bytes]]:
@@ -94,7 +98,7 @@ class SecurityHeaders:
         request_id = uuid.uuid4().hex
         scope["state"] = {**scope.get("state", {}), "request_id": request_id}
         path: str = scope["path"]
-        extra = self.embed_headers if is_embed(path) else self.page_headers
+        extra = self.embed_headers if is_embed(path) else self.docs_headers if path == DOCS_PATH else self.page_headers
         # Answers about a person's health, and every page that may echo a question (/staff?q=, a posted
         # form), must not be kept by a shared cache or a shared computer's browser: all but static files.
         private = not path.startswith("/static/")
@@ -199,6 +203,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             allow_headers=["Content-Type"],
             max_age=600,
         )
+    app.add_middleware(RequestMetrics, state=app.state)
     app.add_middleware(SecurityHeaders, embed_origins=tuple(settings.embed_origins))
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
