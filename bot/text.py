@@ -19,5 +19,9 @@ def fold(text: str) -> str:
 
 def yaml_error(error: yaml.YAMLError) -> tuple[int, str]:
     """Where a YAML error is (the 1-based line of its text, 1 when YAML gives none) and what it says."""
-    mark = getattr(error, "problem_mark", None)
-    return (mark.line + 1 if mark is not None else 1), str(getattr(error, "problem", None) or error)
+    mark, context = getattr(error, "problem_mark", None), getattr(error, "context_mark", None)
+    problem = str(getattr(error, "problem", None) or error)
+    # An unclosed bracket or quote is found only at the end of the file: name the line where it opens.
+    if context is not None and "end of stream" in problem.replace("<stream end>", "end of stream"):
+        mark = context
+    return (mark.line + 1 if mark is not None else 1), problem
