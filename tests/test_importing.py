@@ -242,13 +242,17 @@ def test_importing_the_seed_gives_the_passages_of_the_knowledge_file(tmp_path: P
     fresh.mkdir()
     assert run_import(SEED, fresh).exit_code == 0
     assert chunks_by_section(passages(fresh / "ketamine-therapy.md")) == {s.heading: s.chunks for s in SECTIONS}
-    # Beside the approved file, the draft takes its passage ends and questions: the same passages exactly.
+    # Beside the approved file, the draft takes its passage ends, questions and heading levels: the same
+    # passages exactly.
     beside = run_import(SEED, knowledge_copy)
     assert beside.exit_code == 0, beside.output
     assert "no change against" in beside.stdout
     draft = passages(knowledge_copy / "ketamine-therapy.draft.md")
     approved = passages(knowledge_copy / "ketamine-therapy.md")
-    assert [(p.section, p.text, p.questions) for p in draft] == [(p.section, p.text, p.questions) for p in approved]
+    assert [(p.headings, p.section, p.text, p.questions) for p in draft] == [
+        (p.headings, p.section, p.text, p.questions) for p in approved
+    ]
+    assert headings(knowledge_copy / "ketamine-therapy.draft.md") == [(s.level, s.heading) for s in SECTIONS]
 
 
 def _encrypted_pdf(path: Path) -> None:

@@ -46,6 +46,7 @@ class Block:
 class Document:
     title: str | None  # from the file's metadata; else the first top heading, else the file name
     blocks: tuple[Block, ...]
+    levels_known: bool = True  # false for plain text, whose headings all come in one level below the title
 
 
 TABLE_NOTE = "a table stood here: the import does not bring tables in yet, so copy what it says by hand"

@@ -8,7 +8,7 @@ keep where the editor ended them and their alternate questions."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import yaml
 
@@ -53,12 +53,17 @@ def render(
     parts: list[Section],
     previous: list[Passage],
     extra: dict[str, object],
+    levels: dict[str, int] | None = None,
 ) -> str:
-    """The knowledge file's text. ``previous`` are the passages of the draft this one replaces."""
+    """The knowledge file's text. ``previous`` are the passages of the draft this one replaces; ``levels``
+    the heading levels to give headings of those names (plain text has none of its own)."""
+    levels = levels or {}
     meta = {"title": title, "status": "draft", "source": source, **extra}
     lines = ["---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=10_000).strip(), "---", ""]
     kept = {chunk for p in previous for chunk in p.text.split("\n\n")}
     for number, part in enumerate(parts):
+        if part.heading.level > 1 and part.heading.text in levels:
+            part.heading = replace(part.heading, level=levels[part.heading.text])
         # A chunk the editor moved out of its note last time stays served.
         part.chunks = [(text, None if text in kept and flag != NOTE else flag) for text, flag in part.chunks]
         following = parts[number + 1].heading.level if number + 1 < len(parts) else 0

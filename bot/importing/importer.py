@@ -76,7 +76,9 @@ def import_file(source: Path, out_dir: Path, today: dt.date | None = None) -> Im
     today = today or dt.date.today()
     previous, extra, compared_with = _previous(target, display, today)
     title, parts = sections(document, title_from_name(source))
-    text = render(title, source.name, parts, previous, extra)
+    # Plain text has no heading levels: where the file it revises has the same heading, take its level.
+    levels = {} if document.levels_known else {p.section: len(p.headings) + 1 for p in previous}
+    text = render(title, source.name, parts, previous, extra, levels)
     temporary = out_dir / f".{target.name}.importing"
     temporary.write_text(text, encoding="utf-8")
     try:

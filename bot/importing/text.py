@@ -66,7 +66,7 @@ def read_text(text: str, headings: bool) -> Document:
             blocks.append(heading(group[0], 1 if not blocks else 2))
             group = group[1:]
         blocks.extend(_paragraphs_and_lists(group))
-    return Document(None, tuple(merge_lists(blocks)))
+    return Document(None, tuple(merge_lists(blocks)), levels_known=False)
 
 
 def merge_lists(blocks: list[Block]) -> list[Block]:
