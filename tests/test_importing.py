@@ -356,3 +356,13 @@ def test_a_table_is_not_imported_but_marked_where_it_stood(tmp_path: Path) -> No
     assert f"{first.chunks[0]}\n\n<!-- a table stood here: " in text
     assert [p.text for p in passages(tmp_path / "leaflet.md")] == [first.chunks[0], second.chunks[0]]
     assert not [c for c in cells if c in text]
+
+
+def test_text_that_markdown_would_read_as_markup_is_pointed_out(tmp_path: Path) -> None:
+    lines = [SECTIONS[0].heading, SECTIONS[0].chunks[0], "# 1 on the list is in the box below, with its answer."]
+    (tmp_path / "notes.txt").write_text("\n".join(lines), encoding="utf-8")
+    result = run_import(tmp_path / "notes.txt", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "notes.md:1: warning: some of the source's text reads as Markdown markup here" in result.stdout
+    clean = run_import(write_text(tmp_path / "article.txt", SECTIONS), tmp_path)
+    assert "reads as Markdown markup" not in clean.stdout

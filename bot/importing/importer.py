@@ -40,6 +40,10 @@ READERS: dict[str, Callable[[Path], Document]] = {
     ".tsv": read_sheet_file,
     ".xlsx": read_sheet_file,
 }
+MISREAD = (
+    "some of the source's text reads as Markdown markup here (a line starting with '# ', '<' or '---'): "
+    "compare the draft with the source before approving it"
+)
 # Front matter the import writes itself; the editor's other fields survive a second import.
 OWN_FIELDS = ("title", "status", "source")
 
@@ -87,6 +91,10 @@ def import_file(source: Path, out_dir: Path, today: dt.date | None = None) -> Im
     finally:
         temporary.unlink(missing_ok=True)
     passages = knowledge_file.passages if knowledge_file is not None else ()
+    # Markdown reads some text as markup (a paragraph starting with "# " is a heading): say so, never silently.
+    planned = [chunk for part in parts for chunk in part.served()]
+    if [chunk for p in passages for chunk in p.text.split("\n\n")] != planned:
+        problems.append(Problem(display, 1, MISREAD, "warning"))
     changes = diff_passages(previous, passages) if compared_with is not None else None
     flagged = sum(1 for part in parts for _, flag in part.chunks if flag not in (None, NOTE))
     notes = sum(1 for part in parts for _, flag in part.chunks if flag == NOTE)
