@@ -1,7 +1,7 @@
 """Related topics: the next few sections near a question, each with a question that finds it.
 
-The visitor page shows them under an answer as buttons. They come from the same ranking as the
-answer (``Assistant.search``), so they are the sections that came closest without being shown.
+The visitor page shows them under an answer as buttons. They come from the reply's own ranking
+(``ChatReply.ranking``), so they are the sections that came closest without being shown.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.assistant import MAX_ANSWERS, RANKING_DEPTH, Assistant
 from bot.knowledge import Passage
 from bot.retrieval import Result
 
@@ -37,14 +36,8 @@ def question_for(passages: Sequence[Passage], key: tuple[str, str]) -> str:
     return key[1]
 
 
-def related_topics(assistant: Assistant, message: str, limit: int = MAX_TOPICS) -> list[Topic]:
-    """Up to ``limit`` sections ranked just below the ones answering ``message``, best first."""
-    results, _ = assistant.search(message, RANKING_DEPTH)
-    return topics_below(results, assistant.retriever.index.passages, limit)
-
-
 def topics_below(
-    ranking: Sequence[Result], passages: Sequence[Passage], limit: int = MAX_TOPICS, shown: int = MAX_ANSWERS
+    ranking: Sequence[Result], passages: Sequence[Passage], shown: int, limit: int = MAX_TOPICS
 ) -> list[Topic]:
     """The sections of ``ranking`` below its first ``shown`` passages, once each, best first.
 
