@@ -218,6 +218,8 @@ def serve(
     settings = Settings()
     # The database first: a schema older than this code is one line here (an SQLite file is migrated).
     fleet_cli.check_database(settings)
+    if settings.releases == "database":
+        fleet_cli.fetch_release(settings)  # into FAQBOT_INDEX_DIR, checked below like any index
     # Check the index and the crisis lists before any model is loaded, so that a bad index is one
     # line here, not a traceback per worker; the app then loads everything once, in its lifespan.
     try:
@@ -344,6 +346,8 @@ app.command(name="import")(import_command)
 app.command()(release_cli.reload)
 app.command()(release_cli.report)
 app.command()(fleet_cli.migrate)
+app.command()(fleet_cli.publish)
+app.command()(fleet_cli.rollback)
 app.command(name="haproxy-config")(deploy.haproxy_config)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -91,6 +92,9 @@ class Settings(BaseSettings):
     stale_after_days: int = Field(default=365, ge=1)
     watch_index: bool = False
     watch_interval: float = Field(default=10.0, gt=0, le=3600)
+    # A fleet: see the README's "Several machines" section.
+    releases: Literal["folder", "database"] = "folder"  # database: serve and follow the current published release
+    replica_name: str = Field(default_factory=socket.gethostname, min_length=1, max_length=200)
     time_zone: TimeZone = "UTC"  # the dashboard's times: "2 December, 09:14"
     # Performance: see the README's Performance section.
     encoder: Literal["onnx", "torch"] = "onnx"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from bot.assistant import Assistant, ChatReply
@@ -25,6 +27,9 @@ from bot.web.schemas import (
 )
 
 router = APIRouter()
+log = logging.getLogger("bot")
+# While the database cannot be reached (a PostgreSQL restart), replies go on; a vote asks to be sent again.
+FEEDBACK_UNAVAILABLE = "feedback cannot be stored right now: please try again in a minute"
 
 
 @dataclass(frozen=True)
@@ -110,12 +115,16 @@ async def answer(
 
 
 async def record(storage: Storage, reply: ChatReply, message: str) -> None:
-    """What a reply leaves behind: a crisis count, or the unanswered question (redacted before it is kept)."""
+    """What a reply leaves behind: a crisis count, or the unanswered question (redacted before it is kept).
+    The reply is sent even when the database cannot take it."""
     metrics.reply_outcome(reply.matched, reply.crisis)
-    if reply.crisis:
-        await run_in_threadpool(storage.add_crisis_event)
-    elif not reply.matched:
-        await run_in_threadpool(storage.questions.record, message)
+    try:
+        if reply.crisis:
+            await run_in_threadpool(storage.add_crisis_event)
+        elif not reply.matched:
+            await run_in_threadpool(storage.questions.record, message)
+    except SQLAlchemyError as error:
+        log.warning("a reply was not recorded, the database is unavailable: %s", str(error).splitlines()[0])
 
 
 async def find(assistant: Assistant, results: ReplyCache[Found], text: str, k: int) -> Found:
@@ -164,13 +173,23 @@ async def search(
     return Response(found.body, media_type="application/json")
 
 
-@router.post("/api/feedback", tags=["visitors"], status_code=204, responses={404: {"model": ErrorBody}, **ERRORS})
+@router.post(
+    "/api/feedback",
+    tags=["visitors"],
+    status_code=204,
+    responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}, **ERRORS},
+)
 def feedback(body: FeedbackRequest, assistant: AssistantDep, storage: StorageDep) -> Response:
-    """Record whether an answer helped. Stores the answer id, the vote, the time and the index version."""
+    """Record whether an answer helped. Stores the answer id, the vote, the time and the index version.
+    503 with ``Retry-After`` while the database cannot be reached."""
     retriever = assistant.retriever
     if not any(p.id == body.answer_id for p in retriever.index.passages):
         raise HTTPException(404, f"no answer with id {body.answer_id!r} in the index being served")
-    storage.add_feedback(body.answer_id, body.helpful, retriever.version)
+    try:
+        storage.add_feedback(body.answer_id, body.helpful, retriever.version)
+    except SQLAlchemyError as error:
+        log.warning("a vote was not stored, the database is unavailable: %s", str(error).splitlines()[0])
+        raise HTTPException(503, FEEDBACK_UNAVAILABLE, headers={"Retry-After": "30"}) from error
     return Response(status_code=204)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,9 +22,11 @@ from bot.embedding import Embedder
 from bot.onnx_embedding import load_serving_embedder
 from bot.redaction import quiet_access_log
 from bot.release import freeze_loaded
+from bot.release_follower import ReleaseFollower, fetch_current
+from bot.release_store import ReleaseStore
 from bot.settings import Settings
 from bot.storage import Storage
-from bot.web import admin, api, docs, metrics, pages, security
+from bot.web import admin, api, docs, fleet, metrics, pages, security
 from bot.web.ratelimit import LimitStore
 
 log = logging.getLogger("bot")
@@ -37,6 +40,17 @@ def load_assistant(settings: Settings, embedder: Embedder) -> Assistant:
     return Assistant(settings, *load_release(settings, embedder))
 
 
+async def follow_releases(app: FastAPI) -> asyncio.Task[None] | None:
+    """With releases in the database: record what this replica serves, then follow the current release."""
+    store: ReleaseStore | None = app.state.releases
+    if store is None:
+        return None
+    settings: Settings = app.state.settings
+    await asyncio.to_thread(store.serving, settings.replica_name, app.state.assistant.retriever.version)
+    follower = ReleaseFollower(app.state.release, store, settings.replica_name, settings.watch_interval)
+    return asyncio.create_task(follower.run())
+
+
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
     """Build the app. The model and the index load in the lifespan; ``embedder`` may be passed in."""
     settings = settings or Settings()
@@ -48,13 +62,20 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             model = MicroBatcher(model, settings.batch_max_size, settings.batch_max_wait_ms / 1000)
             await model.start()
         app.state.embedder = model
+        if app.state.releases is not None:  # FAQBOT_RELEASES=database: the index directory is a cache
+            await asyncio.to_thread(fetch_current, settings, app.state.releases)
         app.state.assistant = await asyncio.to_thread(load_assistant, settings, model)
         freeze_loaded()
         log.info("ready: index %s", app.state.assistant.retriever.version)
         tasks = admin.start_background(app)
+        following = await follow_releases(app)
         yield
         for task in tasks:
             task.cancel()
+        if following is not None:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following  # closes its notification connection
         if isinstance(model, MicroBatcher):
             await model.close()
         app.state.storage.close()
@@ -72,10 +93,12 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         redoc_url=None,
     )
     app.state.settings = settings
+    fleet.install()
     app.state.assistant = None
     app.state.replies = ReplyCache(settings.cache_size)  # chat replies, per index version
     app.state.results = ReplyCache(settings.cache_size)  # staff search results, per index version
     app.state.storage = Storage(settings.database, settings.log_questions, settings.question_retention_days)
+    app.state.releases = ReleaseStore(app.state.storage.engine) if settings.releases == "database" else None
     app.state.rate_limits = LimitStore(settings.rate_limit_storage)  # counted per process, or in Redis
     app.include_router(api.router, responses=security.API_RESPONSES)
     app.include_router(pages.router, responses=security.API_RESPONSES)
