@@ -60,15 +60,19 @@ def load_retriever(settings: Settings, embedder: Embedder, index_dir: Path | Non
     return Retriever(index, embedder, QueryReader.for_texts(texts, index.synonyms, embedder.known_words()))
 
 
-def load_release(settings: Settings, embedder: Embedder) -> tuple[Retriever, CrisisDetector]:
-    """The index and the crisis lists it carries, loaded and checked together; raises ``IndexRefused``."""
-    retriever = load_retriever(settings, embedder)
+def load_release(
+    settings: Settings, embedder: Embedder, index_dir: Path | None = None
+) -> tuple[Retriever, CrisisDetector]:
+    """The index in ``index_dir`` (``settings.index_dir``) and the crisis lists it carries, loaded and
+    checked together; raises ``IndexRefused``."""
+    folder = index_dir or settings.index_dir
+    retriever = load_retriever(settings, embedder, folder)
     try:
         crisis = CrisisDetector.load(retriever.index.folder / SAFETY_FOLDER, embedder)
     except ValueError as error:
         raise IndexRefused(str(error)) from error
     # A build that finished between the two loads would pair these passages with its crisis lists.
-    if read_manifest(settings.index_dir).index_version != retriever.version:
+    if read_manifest(folder).index_version != retriever.version:
         raise IndexRefused("the index changed while it was being loaded; try again")
     return retriever, crisis
 

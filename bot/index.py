@@ -54,6 +54,8 @@ SERVED_FILES = (
 RECIPE = "heading+text,questions,sentences/v2"
 # Exact search up to this many vectors; above it an HNSW graph keeps queries fast.
 EXACT_SEARCH_LIMIT = 20_000
+# The graph's links per vector and search breadths: `faqbot bench --scale` measures their recall.
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
 BATCH = 64
 README_TEXT = """# index/
 
@@ -141,12 +143,17 @@ def make_faiss_index(vectors: Vectors) -> tuple[faiss.Index, str]:
     if len(vectors) <= EXACT_SEARCH_LIMIT:
         index, kind = faiss.IndexFlatIP(dimension), "flat-ip"
     else:
-        index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-        kind = "hnsw-ip"
+        index, kind = hnsw_graph(dimension), "hnsw-ip"
     index.add(vectors)
     return index, kind
+
+
+def hnsw_graph(dimension: int) -> faiss.IndexHNSWFlat:
+    """An empty HNSW graph for inner products, with the parameters every large index is built with."""
+    graph = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    graph.hnsw.efSearch = HNSW_EF_SEARCH
+    return graph
 
 
 def build_index(
@@ -210,13 +217,13 @@ def build_index(
             files={name: _file_digest(staging / name) for name in (*SERVED_FILES, *sorted(release_files))},
         )
         (staging / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2) + "\n", encoding="utf-8")
-        _swap_in(staging, index_dir)
+        swap_in(staging, index_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
 
 
-def _swap_in(staging: Path, index_dir: Path) -> None:
+def swap_in(staging: Path, index_dir: Path) -> None:
     """Put the finished folder in place with renames, so no reader sees a half-written index."""
     if not index_dir.exists():
         os.rename(staging, index_dir)

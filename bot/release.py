@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.assistant import Assistant, load_release
+from bot.embedding import Embedder
 from bot.index import MANIFEST_FILE, PASSAGES_FILE, IndexRefused, Manifest, read_manifest
 from bot.knowledge import Passage
 from bot.retrieval import Retriever
+from bot.safety import CrisisDetector
+from bot.settings import Settings
 
 log = logging.getLogger("bot.release")
 CANARIES = 3
@@ -133,6 +136,22 @@ def freeze_loaded() -> None:
     gc.freeze()
 
 
+def check_release(
+    settings: Settings, embedder: Embedder, index_dir: Path | None = None
+) -> tuple[Retriever, CrisisDetector]:
+    """Load the release in ``index_dir`` (``FAQBOT_INDEX_DIR``) with every check a reload makes: files,
+    counts, model, crisis lists and a canary search. Raises ``IndexRefused``; nothing is swapped in."""
+    folder = index_dir or settings.index_dir
+    refuse_empty(read_manifest(folder), folder)
+    try:
+        retriever, crisis = load_release(settings, embedder, folder)
+    except (RuntimeError, ValueError, OSError, MemoryError) as error:
+        # Sizes and hashes matched, yet FAISS or numpy could not use the files.
+        raise IndexRefused(f"the index cannot be loaded: {error}") from error
+    canary_search(retriever)
+    return retriever, crisis
+
+
 @dataclass(frozen=True)
 class ReloadResult:
     index_version: str
@@ -152,18 +171,11 @@ class Release:
         self.assistant = assistant
         self._lock = threading.Lock()
 
-    def reload(self) -> ReloadResult:
-        """Load, check and swap in the index in ``FAQBOT_INDEX_DIR``; raises ``IndexRefused``."""
+    def reload(self, index_dir: Path | None = None) -> ReloadResult:
+        """Load, check and swap in the index in ``index_dir`` (``FAQBOT_INDEX_DIR``); raises ``IndexRefused``."""
         with self._lock:
             previous = self.assistant.retriever
-            index_dir = self.assistant.settings.index_dir
-            refuse_empty(read_manifest(index_dir), index_dir)
-            try:
-                retriever, crisis = load_release(self.assistant.settings, previous.embedder)
-            except (RuntimeError, ValueError, OSError, MemoryError) as error:
-                # Sizes and hashes matched, yet FAISS or numpy could not use the files.
-                raise IndexRefused(f"the index cannot be loaded: {error}") from error
-            canary_search(retriever)
+            retriever, crisis = check_release(self.assistant.settings, previous.embedder, index_dir)
             self.assistant.swap(retriever, crisis)
             freeze_loaded()
             manifest = retriever.index.manifest

@@ -28,6 +28,15 @@ BASELINE = "0001"  # the tables that existed before migrations: a file made then
 log = logging.getLogger("bot.schema")
 
 
+def declared() -> sa.MetaData:
+    """``metadata`` with every table the code declares: the modules that declare them, imported."""
+    import bot.questionlog
+    import bot.release_store
+    import bot.storage  # noqa: F401
+
+    return metadata
+
+
 class SchemaOutdated(Exception):
     """The database's schema is older than this code; the message says what to run."""
 

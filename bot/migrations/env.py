@@ -6,14 +6,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-import bot.questionlog
-import bot.storage  # noqa: F401  (each module declares its tables on bot.schema.metadata)
-from bot.schema import metadata
+from bot.schema import declared
 
 
 def run(connection: sa.Connection) -> None:
     # Batch mode lets a later revision alter a column on SQLite, which cannot ALTER in place.
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
+    context.configure(connection=connection, target_metadata=declared(), render_as_batch=True, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,0 +1,259 @@
+"""Releases that travel through a real PostgreSQL: a replica with no index of its own starts from the
+current release and follows ``faqbot publish`` and ``faqbot rollback``; a damaged release is refused
+and recorded while the old one keeps serving; rows written through two replicas land once; and a
+PostgreSQL restart costs visitors nothing but a 503 on a vote."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from conftest import KNOWLEDGE, LiveServer, make_settings
+from fleet import PostgresServer, free_port
+from test_release import add_aftercare, cli, wait_for_version
+from test_schema import faqbot
+
+from bot.embedding import SentenceTransformerEmbedder
+from bot.index import INDEX_FILE, MANIFEST_FILE, index_version, read_manifest
+from bot.release_store import ReleaseStore
+from bot.schema import migrate
+from bot.settings import Settings
+from bot.storage import create_engine
+
+TOKEN = "fleet-token"
+ANSWERED = "Can ketamine make me dizzy?"
+UNANSWERED = "What is the capital of Australia?"
+CRISIS = "I want to end my life"
+
+
+@pytest.fixture
+def database(postgres: PostgresServer) -> str:
+    """A fresh PostgreSQL database, migrated as an operator would with ``faqbot migrate``."""
+    url = postgres.database()
+    engine = create_engine(url)
+    migrate(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[ReleaseStore]:
+    engine = create_engine(database)
+    yield ReleaseStore(engine)
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def newer_knowledge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's knowledge with one more file: what the next release is built from."""
+    knowledge = tmp_path_factory.mktemp("newer") / "knowledge"
+    shutil.copytree(KNOWLEDGE, knowledge)
+    add_aftercare(knowledge)
+    return knowledge
+
+
+def replica(tmp: Path, index_dir: Path, database: str, name: str, **extra: object) -> Settings:
+    """A replica's settings: releases from the database, an empty folder as its cache."""
+    settings = make_settings(tmp, index_dir, admin_token=TOKEN, **extra)
+    return settings.model_copy(
+        update={"database": database, "releases": "database", "index_dir": tmp / name / "cache", "replica_name": name}
+    )
+
+
+def publish(database: str, index: Path | None = None, knowledge: Path = KNOWLEDGE) -> str:
+    """``faqbot publish``: the built index in ``index``, or a build of ``knowledge``; its version."""
+    options = ["--index", str(index)] if index else []
+    result = cli(["publish", *options], {"FAQBOT_DATABASE": database, "FAQBOT_KNOWLEDGE_DIR": str(knowledge)})
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def wait_until(check: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def dashboard(http: httpx.Client) -> str:
+    page = http.get("/admin", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert page.status_code == 200
+    return page.text
+
+
+def test_a_replica_starts_from_the_current_release_and_follows_publish_and_rollback(
+    tmp_path: Path, index_dir: Path, newer_knowledge: Path, database: str, embedder: SentenceTransformerEmbedder
+) -> None:
+    first = publish(database, index_dir)
+    assert first == read_manifest(index_dir).index_version
+    # A poll an hour apart: only the notification can bring the next release in time.
+    settings = replica(tmp_path, index_dir, database, "replica-1", watch_interval=3600)
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        assert http.get("/readyz").json()["index_version"] == first
+        assert read_manifest(settings.index_dir).index_version == first  # the cache holds what is served
+
+        second = publish(database, knowledge=newer_knowledge)  # built from the knowledge files
+        assert len(second) == len(first) != 0
+        assert second != first
+        assert wait_for_version(http, second) == second
+        reply = http.post("/api/chat", json={"message": "Can I drive myself home after a ketamine infusion?"})
+        assert reply.json()["index_version"] == second
+        assert "Plan a ride home" in reply.json()["answers"][0]["text"]
+        assert read_manifest(settings.index_dir).index_version == second
+        page = dashboard(http)
+        assert f"<td>replica-1</td>\n        <td><code>{second}</code></td>" in page
+
+        rolled = cli(["rollback", first], {"FAQBOT_DATABASE": database})
+        assert rolled.exit_code == 0, rolled.output
+        assert rolled.stdout.strip() == f"release {first} is current again (was {second})"
+        assert wait_for_version(http, first) == first
+
+    unknown = cli(["rollback", "0000000000000000"], {"FAQBOT_DATABASE": database})
+    assert unknown.exit_code == 1
+    assert unknown.output.strip() == (
+        f"error: no release '0000000000000000' in the database; published (newest first): {second}, {first}"
+    )
+
+
+def damaged_copy(index: Path, target: Path) -> Path:
+    """A release whose FAISS file lost its end on the way: its own version, a truncated file."""
+    shutil.copytree(index, target)
+    manifest = json.loads((target / MANIFEST_FILE).read_text())
+    manifest["content_hash"] = "0" * 64
+    manifest["index_version"] = index_version(manifest["content_hash"], manifest["model"])
+    (target / MANIFEST_FILE).write_text(json.dumps(manifest))
+    vectors = target / INDEX_FILE
+    vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 2])
+    return target
+
+
+def test_a_damaged_release_is_refused_recorded_and_the_old_one_keeps_serving(
+    tmp_path: Path, index_dir: Path, database: str, store: ReleaseStore, embedder: SentenceTransformerEmbedder
+) -> None:
+    first = publish(database, index_dir)
+    damaged = damaged_copy(index_dir, tmp_path / "damaged")
+    # publish itself refuses it, with every check a replica makes
+    refused = cli(["publish", "--index", str(damaged)], {"FAQBOT_DATABASE": database})
+    assert refused.exit_code == 1
+    assert "error: not published:" in refused.output
+    assert "vectors.faiss" in refused.output
+    assert store.current() == first
+
+    # stored past those checks (damaged in the database, or by an older tool), it reaches the replica
+    bad = store.store(damaged).index_version
+    settings = replica(tmp_path, index_dir, database, "replica-1", watch_interval=0.5)
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        store.make_current(bad, "publish")
+        assert wait_until(lambda: bool(store.refusals()))
+        refusal = store.refusals()[0]
+        assert (refusal.replica, refusal.index_version) == ("replica-1", bad)
+        assert "vectors.faiss does not match the manifest" in refusal.reason
+        assert http.get("/readyz").json()["index_version"] == first
+        assert http.post("/api/chat", json={"message": ANSWERED}).json()["answers"]
+        assert read_manifest(settings.index_dir).index_version == first  # the cache keeps the good one
+        page = dashboard(http)
+        assert "Releases refused" in page
+        assert bad in page
+        assert "(not the current release)" in page
+        time.sleep(1.5)  # a few more polls: the refused release is not tried again
+        assert len(store.refusals()) == 1
+
+
+def count(database: str, table: str) -> int:
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        total = connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    engine.dispose()
+    return int(total)
+
+
+def test_rows_written_through_two_replicas_land_once_each(
+    tmp_path: Path, index_dir: Path, database: str, embedder: SentenceTransformerEmbedder
+) -> None:
+    publish(database, index_dir)
+    one = replica(tmp_path, index_dir, database, "replica-1")
+    two = replica(tmp_path, index_dir, database, "replica-2")
+    with LiveServer(one, embedder) as first, LiveServer(two, embedder) as second:
+        for live in (first, second):
+            with httpx.Client(base_url=live.url, timeout=30) as http:
+                answer_id = http.post("/api/chat", json={"message": ANSWERED}).json()["answers"][0]["id"]
+                assert http.post("/api/feedback", json={"answer_id": answer_id, "helpful": True}).status_code == 204
+                assert http.post("/api/chat", json={"message": UNANSWERED}).json()["matched"] is False
+                assert http.post("/api/chat", json={"message": CRISIS}).json()["crisis"] is True
+        with httpx.Client(base_url=first.url, timeout=30) as http:
+            assert "replica-1" in dashboard(http)
+            assert "replica-2" in dashboard(http)
+    assert count(database, "feedback") == 2
+    assert count(database, "question_log") == 2
+    assert count(database, "crisis_events") == 2
+
+
+@dataclasses.dataclass
+class Load:
+    """Visitors asking, in a thread, until told to stop: every status code seen."""
+
+    url: str
+    statuses: list[int] = dataclasses.field(default_factory=list)
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            for number in range(5000):  # bounded, whatever happens
+                if self.stop.is_set():
+                    return
+                message = (ANSWERED, UNANSWERED, CRISIS)[number % 3]
+                self.statuses.append(http.post("/api/chat", json={"message": message}).status_code)
+
+
+def test_a_postgresql_restart_under_load_costs_visitors_only_a_503_on_a_vote(
+    tmp_path: Path, index_dir: Path, database: str, postgres: PostgresServer, embedder: SentenceTransformerEmbedder
+) -> None:
+    publish(database, index_dir)
+    settings = replica(tmp_path, index_dir, database, "replica-1", watch_interval=0.5)
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        answer_id = http.post("/api/chat", json={"message": ANSWERED}).json()["answers"][0]["id"]
+        vote = {"answer_id": answer_id, "helpful": True}
+        load = Load(live.url)
+        visitors = threading.Thread(target=load.run)
+        visitors.start()
+        try:
+            assert wait_until(lambda: len(load.statuses) >= 10)
+            postgres.stop()
+            try:
+                asked = len(load.statuses)
+                assert wait_until(lambda: len(load.statuses) >= asked + 30)  # replies keep coming while it is down
+                down = http.post("/api/feedback", json=vote)
+                assert down.status_code == 503
+                assert down.json()["detail"] == "feedback cannot be stored right now: please try again in a minute"
+                assert down.headers["retry-after"] == "30"
+                assert http.get("/readyz").status_code == 200
+            finally:
+                postgres.start()
+            asked = len(load.statuses)
+            assert wait_until(lambda: len(load.statuses) >= asked + 10)
+        finally:
+            load.stop.set()
+            visitors.join(timeout=60)
+        assert set(load.statuses) == {200}, f"{len(load.statuses)} replies"
+        assert http.post("/api/feedback", json=vote).status_code == 204  # writes resume
+    assert count(database, "feedback") == 1
+    assert count(database, "question_log") > 0
+
+
+def test_a_replica_with_nothing_published_says_so_in_one_line(database: str, tmp_path: Path) -> None:
+    env = {"FAQBOT_DATABASE": database, "FAQBOT_RELEASES": "database", "FAQBOT_INDEX_DIR": str(tmp_path / "cache")}
+    result = faqbot("serve", "--port", str(free_port()), **env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: no release has been published to the database yet: run 'faqbot publish'"
+    ]
