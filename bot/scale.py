@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 
 from bot.bench import Load, Server, bench_questions, copy_safety, drive, server_env, unique_questions
+from bot.index import HNSW_EF_CONSTRUCTION, HNSW_M, hnsw_graph
 from bot.settings import Settings
 
 PER_FILE = 500
@@ -91,11 +92,11 @@ def hnsw_recall(settings: Settings, index_dir: Path, questions: Sequence[str]) -
     started = time.perf_counter()
     _, truth = exact.search(queries, 10)
     lines = [f"exact (flat): {(time.perf_counter() - started) / len(queries) * 1e6:.0f} us/query"]
-    graph = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = 80
+    graph = hnsw_graph(vectors.shape[1])
     started = time.perf_counter()
     graph.add(vectors)
-    lines.append(f"HNSW M=32 efConstruction=80: built in {time.perf_counter() - started:.1f} s")
+    took = time.perf_counter() - started
+    lines.append(f"HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION}: built in {took:.1f} s")
     for ef in HNSW_EF:
         graph.hnsw.efSearch = ef
         started = time.perf_counter()
