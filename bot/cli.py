@@ -230,7 +230,7 @@ def serve(
         fail(str(error))
     problems = check_safety_files(settings.index_dir / SAFETY_FOLDER)
     if problems:
-        fail("the crisis lists have problems:\n" + "\n".join(problems))
+        fail("the crisis lists have problems:\n" + "\n".join(map(str, problems)))
     # The limits on reading requests, chosen in bot/web/server.py; on SIGTERM, requests in flight finish.
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", **uvicorn_options(settings, workers)}
     if workers == 1:

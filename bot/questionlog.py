@@ -42,6 +42,7 @@ class QuestionGroup:
     count: int
     first_seen: dt.datetime
     last_seen: dt.datetime
+    key: str = ""  # what the wordings share (``group_key``); an editor marks a group handled by it
 
 
 def group_key(text: str) -> str:
@@ -108,9 +109,18 @@ class QuestionLog:
             selected = sa.select(question_log.c.id, question_log.c.text).where(question_log.c.id.in_(ids))
             texts = {row.id: row.text for row in connection.execute(selected)}
         return [
-            QuestionGroup(texts[row.latest_id], int(row.asked), _utc(row.first_seen), _utc(row.last_seen))
+            QuestionGroup(
+                texts[row.latest_id], int(row.asked), _utc(row.first_seen), _utc(row.last_seen), row.group_key
+            )
             for row in rows
         ]
+
+    def asked_at(self, now: dt.datetime | None = None) -> list[dt.datetime]:
+        """When each kept question was asked (within retention), for totals per day and per week."""
+        cutoff = (now or dt.datetime.now(dt.UTC)) - self.retention
+        query = sa.select(question_log.c.asked_at).where(question_log.c.asked_at >= cutoff)
+        with self.engine.connect() as connection:
+            return [_utc(stamp) for stamp in connection.execute(query).scalars()]
 
     async def purge_daily(self) -> None:
         """Purge now, then once a day, for as long as the server runs."""

@@ -45,6 +45,9 @@ class FileStatus:
     passages: int
 
 
+OPENING_WORDS = 12  # enough of a passage to know it again
+
+
 @dataclass(frozen=True)
 class UnhelpfulAnswer:
     answer_id: str
@@ -52,6 +55,13 @@ class UnhelpfulAnswer:
     title: str
     unhelpful: int
     helpful: int
+    opening: str = ""  # the passage's first words
+
+
+def opening(text: str, count: int = OPENING_WORDS) -> str:
+    """The first ``count`` words of a passage, and an ellipsis when there is more."""
+    found = text.split()
+    return " ".join(found[:count]) + (" …" if len(found) > count else "")
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ class Report:
             header = ["question", "count", "first_seen", "last_seen"]
             records = data["unanswered"]
         elif name == "unhelpful":
-            header = ["answer_id", "section", "title", "unhelpful", "helpful"]
+            header = ["answer_id", "section", "opening", "title", "unhelpful", "helpful"]
             records = data["unhelpful"]
         elif name == "crisis":
             header = ["day", "count"]
@@ -149,6 +159,7 @@ def make_report(
             by_id[r.answer_id].title if r.answer_id in by_id else "",
             r.unhelpful,
             r.helpful,
+            opening(by_id[r.answer_id].text) if r.answer_id in by_id else "",
         )
         for r in storage.ratings()
     )

@@ -4,14 +4,21 @@ SQLAlchemy URL (PostgreSQL for several replicas) works the same. Never the raw t
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bot.questionlog import QuestionLog
+from bot.questionlog import MAX_KEY, QuestionLog
 from bot.schema import metadata, prepare
+from bot.wording import moment
+
+MAX_EDITOR = 100  # an editor's name as they type it when marking a group handled
 
 feedback = sa.Table(
     "feedback",
@@ -29,6 +36,36 @@ crisis_events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
+
+
+# An editor marks a group of unanswered questions handled: who, and when. Questions asked after that
+# open the group again.
+handled_questions = sa.Table(
+    "handled_questions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("group_key", sa.String(MAX_KEY), nullable=False, index=True),
+    sa.Column("handled_by", sa.String(MAX_EDITOR), nullable=False),
+    sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# How many replies each day, by outcome: a count only, for the dashboard's trends. Counted in memory and
+# added here once a minute (``flush_counts``), so that answering never waits for the database.
+reply_counts = sa.Table(
+    "reply_counts",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("outcome", sa.String(16), primary_key=True),  # one of OUTCOMES
+    sa.Column("count", sa.Integer, nullable=False),
+)
+OUTCOMES = ("answered", "unanswered", "crisis")
+FLUSH_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Handled:
+    by: str
+    at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -64,6 +101,8 @@ class Storage:
         self.engine = create_engine(url)
         prepare(self.engine)
         self.questions = QuestionLog(self.engine, log_questions, retention_days)
+        self._pending: Counter[tuple[dt.date, str]] = Counter()
+        self._pending_lock = threading.Lock()
 
     def add_feedback(self, answer_id: str, helpful: bool, index_version: str) -> None:
         with self.engine.begin() as connection:
@@ -100,5 +139,84 @@ class Storage:
             counts[day] = counts.get(day, 0) + 1
         return dict(sorted(counts.items(), reverse=True))
 
+    def mark_handled(self, keys: Iterable[str], by: str, at: dt.datetime | None = None) -> None:
+        """Record that ``by`` handled the question groups ``keys`` (``QuestionGroup.key``)."""
+        rows = [{"group_key": key, "handled_by": by[:MAX_EDITOR], "handled_at": at or now()} for key in set(keys)]
+        if rows:
+            with self.engine.begin() as connection:
+                connection.execute(handled_questions.insert(), rows)
+
+    def handled(self) -> dict[str, Handled]:
+        """The latest time each question group was marked handled, and by whom."""
+        query = sa.select(handled_questions).order_by(handled_questions.c.handled_at, handled_questions.c.id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return {row.group_key: Handled(row.handled_by, moment(row.handled_at)) for row in rows}
+
+    def count_reply(self, outcome: str) -> None:
+        """Count one reply (``answered``, ``unanswered`` or ``crisis``) in memory; ``flush_counts`` stores it."""
+        with self._pending_lock:
+            self._pending[(now().date(), outcome)] += 1
+
+    def flush_counts(self) -> None:
+        """Add the replies counted in memory to ``reply_counts``; several processes may add at once."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, Counter()
+        for (day, outcome), count in sorted(pending.items()):
+            try:
+                self._add_count(day, outcome, count)
+            except sa.exc.SQLAlchemyError:  # the database is away: keep the count for the next flush
+                with self._pending_lock:
+                    self._pending[(day, outcome)] += count
+
+    def _add_count(self, day: dt.date, outcome: str, count: int) -> None:
+        table = reply_counts
+        where = (table.c.day == day) & (table.c.outcome == outcome)
+        add = table.update().where(where).values(count=table.c.count + count)
+        with self.engine.begin() as connection:
+            if connection.execute(add).rowcount:
+                return
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(table.insert().values(day=day, outcome=outcome, count=count))
+        except sa.exc.IntegrityError:  # another process inserted the day first
+            with self.engine.begin() as connection:
+                connection.execute(add)
+
+    async def flush_counts_every(self, seconds: float = FLUSH_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await asyncio.to_thread(self.flush_counts)
+
+    def replies_per_day(self, since: dt.date) -> dict[dt.date, dict[str, int]]:
+        """Replies each day from ``since`` (UTC days), by outcome, this process's latest included."""
+        self.flush_counts()
+        table = reply_counts
+        query = sa.select(table.c.day, table.c.outcome, table.c.count).where(table.c.day >= since)
+        days: dict[dt.date, dict[str, int]] = {}
+        with self.engine.connect() as connection:
+            for day, outcome, count in connection.execute(query):
+                days.setdefault(day, {})[outcome] = int(count)
+        return days
+
+    def feedback_per_day(self, since: dt.date) -> dict[dt.date, tuple[int, int]]:
+        """Votes each day from ``since`` (UTC days): (helpful, unhelpful)."""
+        start = dt.datetime.combine(since, dt.time(), dt.UTC)
+        query = sa.select(feedback.c.created_at, feedback.c.helpful).where(feedback.c.created_at >= start)
+        days: dict[dt.date, tuple[int, int]] = {}
+        with self.engine.connect() as connection:
+            for stamp, helpful in connection.execute(query):
+                yes, no = days.get(moment(stamp).date(), (0, 0))
+                days[moment(stamp).date()] = (yes + 1, no) if helpful else (yes, no + 1)
+        return days
+
+    def crisis_per_day(self, since: dt.date) -> dict[dt.date, int]:
+        return {
+            day: count
+            for day, count in ((dt.date.fromisoformat(d), n) for d, n in self.crisis_counts().items())
+            if day >= since
+        }
+
     def close(self) -> None:
+        self.flush_counts()
         self.engine.dispose()

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from bot.assistant import Assistant
@@ -30,7 +30,6 @@ from bot.storage import Storage
 from bot.web import sessions
 
 TEMPLATES = Jinja2Templates(directory=str(PROJECT_ROOT / "web" / "templates"))
-STYLESHEET = PROJECT_ROOT / "web" / "static" / "admin.css"
 SESSION_COOKIE = "faqbot_admin"
 OUTCOME_COOKIE = "faqbot_admin_outcome"  # a reload's outcome, shown once after the redirect
 SESSION_SECONDS = 8 * 60 * 60
@@ -108,33 +107,17 @@ def current_report(request: Request, assistant: Assistant) -> Report:
     return make_report(request.app.state.settings, storage, storage.questions, index.manifest, index.passages)
 
 
-def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
-
-
-@router.get("", response_class=HTMLResponse, include_in_schema=False)
-def dashboard(request: Request) -> Response:
-    """The dashboard for a signed-in editor; the login form otherwise."""
-    try:
-        signed_in = is_admin(request)
-    except HTTPException:
-        return _page(request, "admin_login.html", 401, closed=True)
-    if not signed_in:
-        return _page(request, "admin_login.html", 401)
-    assistant = get_assistant(request)
-    page = _page(request, "admin.html", report=current_report(request, assistant), **_outcome(request))
-    if OUTCOME_COOKIE in request.cookies:
-        page.delete_cookie(OUTCOME_COOKIE, path="/admin", httponly=True, samesite="strict")
-    return page
 
 
 @router.post("/login", include_in_schema=False)
 def login(request: Request, token: Annotated[str, Form(max_length=1000)] = "") -> Response:
     expected = _token(request)
     if expected is None:
-        return _page(request, "admin_login.html", 401, closed=True)
+        return page(request, "admin_login.html", 401, closed=True)
     if not token or not _same(token, expected):
-        return _page(request, "admin_login.html", 401, error="That token is not right.")
+        return page(request, "admin_login.html", 401, error="That token is not right.")
     response = RedirectResponse("/admin", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -167,10 +150,10 @@ def reload(request: Request, assistant: AssistantDep) -> Response:
     except IndexRefused as error:
         served = assistant.retriever.version
         if from_form:
-            return _back_to_dashboard(request, {"refused": str(error)})
+            return back_to_dashboard(request, {"refused": str(error)})
         return JSONResponse({"detail": f"index refused: {error}", "index_version": served}, status_code=409)
     if from_form:
-        return _back_to_dashboard(request, {"reloaded": asdict(result)})
+        return back_to_dashboard(request, {"reloaded": asdict(result)})
     return JSONResponse(
         {
             "index_version": result.index_version,
@@ -182,10 +165,10 @@ def reload(request: Request, assistant: AssistantDep) -> Response:
     )
 
 
-def _back_to_dashboard(request: Request, outcome: dict[str, Any]) -> Response:
+def back_to_dashboard(request: Request, outcome: dict[str, Any], anchor: str = "") -> Response:
     """Post/redirect/get: the dashboard shows the outcome once, and the address bar is /admin again, so
     reloading the page does not post the form a second time."""
-    response = RedirectResponse("/admin", status_code=303)
+    response = RedirectResponse("/admin" + anchor, status_code=303)
     response.set_cookie(
         OUTCOME_COOKIE,
         quote(json.dumps(outcome)),
@@ -198,14 +181,15 @@ def _back_to_dashboard(request: Request, outcome: dict[str, Any]) -> Response:
     return response
 
 
-def _outcome(request: Request) -> dict[str, Any]:
-    """The last reload's outcome for the dashboard, from the cookie ``_back_to_dashboard`` set."""
+def outcome(request: Request) -> dict[str, Any]:
+    """The last form's outcome for the dashboard, from the cookie ``back_to_dashboard`` set."""
     try:
         saved = json.loads(unquote(request.cookies.get(OUTCOME_COOKIE, "")))
         if "reloaded" in saved:
             return {"reloaded": ReloadResult(**saved["reloaded"])}
-        return {"refused": str(saved["refused"])}
-    except (ValueError, TypeError, KeyError):  # no outcome, or a cookie that is not one of ours
+        name = next(name for name in ("refused", "handled", "problem") if name in saved)
+        return {name: str(saved[name])}
+    except (ValueError, TypeError, KeyError, StopIteration):  # no outcome, or a cookie that is not ours
         return {}
 
 
@@ -242,17 +226,12 @@ def export(name: str, request: Request, assistant: AssistantDep) -> Response:
     )
 
 
-@router.get("/admin.css", include_in_schema=False)
-def stylesheet() -> FileResponse:
-    return FileResponse(STYLESHEET, media_type="text/css")
-
-
 def start_background(app: FastAPI) -> list[asyncio.Task[None]]:
     """Once the index is loaded: the release helper, the daily purge and, if set, the index watcher."""
     settings: Settings = app.state.settings
     app.state.release = Release(app.state.assistant)
     storage: Storage = app.state.storage
-    tasks = [asyncio.create_task(storage.questions.purge_daily())]
+    tasks = [asyncio.create_task(storage.questions.purge_daily()), asyncio.create_task(storage.flush_counts_every())]
     if settings.watch_index:
         tasks.append(asyncio.create_task(IndexWatcher(app.state.release, settings.watch_interval).run()))
     return tasks

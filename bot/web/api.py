@@ -118,6 +118,7 @@ async def record(storage: Storage, reply: ChatReply, message: str) -> None:
     """What a reply leaves behind: a crisis count, or the unanswered question (redacted before it is kept).
     The reply is sent even when the database cannot take it."""
     metrics.reply_outcome(reply.matched, reply.crisis)
+    storage.count_reply("crisis" if reply.crisis else "answered" if reply.matched else "unanswered")
     try:
         if reply.crisis:
             await run_in_threadpool(storage.add_crisis_event)

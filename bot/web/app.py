@@ -26,7 +26,7 @@ from bot.release_follower import ReleaseFollower, fetch_current
 from bot.release_store import ReleaseStore
 from bot.settings import Settings
 from bot.storage import Storage
-from bot.web import admin, api, docs, fleet, metrics, pages, security
+from bot.web import admin, api, dashboard, docs, fleet, metrics, pages, security
 from bot.web.ratelimit import LimitStore
 
 log = logging.getLogger("bot")
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.include_router(api.router, responses=security.API_RESPONSES)
     app.include_router(pages.router, responses=security.API_RESPONSES)
     app.include_router(admin.router, responses=security.ADMIN_RESPONSES)
+    app.include_router(dashboard.router)
     app.include_router(metrics.router)
     app.include_router(docs.router)
     quiet_access_log()  # query strings (?q=...) may hold a visitor's question
