@@ -239,6 +239,7 @@ def test_the_dashboard_reads_well_light_and_dark_on_a_desktop_and_a_phone(
         page.goto(path)
         assert page.evaluate(CONTRAST_JS) == []
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-        screenshot(page, f"{name}-{width}-{scheme}.png", full_page=True)
+        if name == "dashboard" or (width, scheme) in (("desktop", "light"), ("phone", "dark")):
+            screenshot(page, f"{name}-{width}-{scheme}.png", full_page=True)
     assert errors == []
     context.close()
