@@ -7,29 +7,27 @@ test is what ships.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from bot.deploy import render_haproxy
+from bot.localservices import free_port, terminate
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 CHECK_INTERVAL = "500ms"  # the health check's pace on loopback: a dead replica is out within about 1 s
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(
@@ -86,13 +84,7 @@ class Replica:
 
     def stop(self) -> None:
         """SIGTERM: requests in flight finish, then the process exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        terminate(self.process, 40)
         self.process = None
 
 
@@ -126,7 +118,76 @@ class Balancer:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
+        terminate(self.process, 20)
         self.process = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request of a load: its status (0 when no answer came), the index version it carried, when it
+    started (seconds into the load) and how long it took."""
+
+    status: int
+    index_version: str | None
+    started: float
+    latency_ms: float
+
+
+@dataclass
+class Load:
+    """Chat requests from ``concurrency`` clients on one connection each, until ``requests`` were sent,
+    ``seconds`` passed or ``stop`` was set; ``outcomes`` fills as they come back. ``rate`` (requests a
+    second, all clients together) paces them; 0 sends as fast as answers come."""
+
+    url: str
+    questions: Sequence[str]
+    concurrency: int = 12
+    requests: int = 3000
+    seconds: float = 120.0
+    source: str = "127.0.0.1"  # the visitors' address: any 127.x.y.z, so tests can be several visitors
+    rate: float = 0.0
+    stop: threading.Event = field(default_factory=threading.Event)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def run(self) -> list[Outcome]:
+        asyncio.run(self._drive())
+        return self.outcomes
+
+    def start(self) -> threading.Thread:
+        """Run in a thread of its own, so that the caller can publish, kill or measure meanwhile."""
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        return thread
+
+    async def _drive(self) -> None:
+        started = time.perf_counter()
+        deadline = started + self.seconds
+        questions = itertools.cycle(self.questions)
+        sent = 0
+
+        async def client_loop(client: aiohttp.ClientSession, offset: int) -> None:
+            nonlocal sent
+            interval = self.concurrency / self.rate if self.rate else 0.0
+            slot = started + offset * interval / self.concurrency
+            while sent < self.requests and time.perf_counter() < deadline and not self.stop.is_set():
+                sent += 1
+                await asyncio.sleep(max(0.0, slot - time.perf_counter()))
+                slot += interval
+                begun = time.perf_counter()
+                status, version = 0, None
+                try:
+                    async with client.post("/api/chat", json={"message": next(questions)}) as response:
+                        status = response.status
+                        if status == 200:
+                            version = (await response.json())["index_version"]
+                        else:
+                            await response.read()
+                except (aiohttp.ClientError, TimeoutError, ValueError):
+                    pass
+                done = time.perf_counter()
+                self.outcomes.append(Outcome(status, version, begun - started, (done - begun) * 1000))
+
+        connector = aiohttp.TCPConnector(limit=self.concurrency, local_addr=(self.source, 0))
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(self.url, connector=connector, timeout=timeout) as client:
+            await asyncio.gather(*(client_loop(client, n) for n in range(self.concurrency)))

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -167,15 +167,21 @@ class ReloadResult:
 class Release:
     """Reloads one assistant's index; one reload at a time."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, on_refused: Callable[[IndexRefused], None] | None = None) -> None:
         self.assistant = assistant
+        self.on_refused = on_refused  # told of every release that fails its checks (the metrics count them)
         self._lock = threading.Lock()
 
     def reload(self, index_dir: Path | None = None) -> ReloadResult:
         """Load, check and swap in the index in ``index_dir`` (``FAQBOT_INDEX_DIR``); raises ``IndexRefused``."""
         with self._lock:
             previous = self.assistant.retriever
-            retriever, crisis = check_release(self.assistant.settings, previous.embedder, index_dir)
+            try:
+                retriever, crisis = check_release(self.assistant.settings, previous.embedder, index_dir)
+            except IndexRefused as error:
+                if self.on_refused is not None:
+                    self.on_refused(error)
+                raise
             self.assistant.swap(retriever, crisis)
             freeze_loaded()
             manifest = retriever.index.manifest

@@ -3,6 +3,7 @@ addresses, added up across workers) and the interactive API docs at /docs, serve
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Request, expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.embedding import SentenceTransformerEmbedder
+from bot.index import INDEX_FILE
 from bot.localfleet import Replica
 
 
@@ -96,6 +98,19 @@ def test_cache_hits_and_the_served_index_version_are_shown(server: LiveServer) -
         == 1
     )
     assert sample(after, "faqbot_index_info", index_version=version) == 1
+
+
+def test_a_refused_release_is_counted(tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(index_dir, index)
+    settings = make_settings(tmp_path, index, admin_token="metrics-token", metrics_allow=["127.0.0.1"])
+    with LiveServer(settings, embedder) as live:
+        before = sample(scrape(live), "faqbot_release_refusals_total")
+        vectors = index / INDEX_FILE
+        vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 2])
+        refused = httpx.post(live.url + "/admin/reload", headers={"authorization": "Bearer metrics-token"}, timeout=60)
+        assert refused.status_code == 409
+        assert sample(scrape(live), "faqbot_release_refusals_total") == before + 1
 
 
 def test_metrics_add_up_every_worker(tmp_path: Path, index_dir: Path) -> None:

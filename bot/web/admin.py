@@ -27,7 +27,7 @@ from bot.release import IndexWatcher, Release, ReloadResult, passage_to_dict
 from bot.report import LISTS, Report, make_report
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage import Storage
-from bot.web import sessions
+from bot.web import metrics, sessions
 
 TEMPLATES = Jinja2Templates(directory=str(PROJECT_ROOT / "web" / "templates"))
 SESSION_COOKIE = "faqbot_admin"
@@ -229,7 +229,7 @@ def export(name: str, request: Request, assistant: AssistantDep) -> Response:
 def start_background(app: FastAPI) -> list[asyncio.Task[None]]:
     """Once the index is loaded: the release helper, the daily purge and, if set, the index watcher."""
     settings: Settings = app.state.settings
-    app.state.release = Release(app.state.assistant)
+    app.state.release = Release(app.state.assistant, on_refused=metrics.release_refused)
     storage: Storage = app.state.storage
     tasks = [asyncio.create_task(storage.questions.purge_daily()), asyncio.create_task(storage.flush_counts_every())]
     if settings.watch_index:

@@ -5,6 +5,7 @@
 - ``faqbot_replies_total{outcome}``: chat replies, ``answered``, ``fallback`` or ``crisis``;
 - ``faqbot_cache_hits_total{cache}``: replies (``replies``) and staff searches (``results``) from memory;
 - ``faqbot_index_info{index_version}``: 1 for the release a process serves;
+- ``faqbot_release_refusals_total``: releases this process checked and refused (the old one kept serving).
 
 With several workers (``serve --workers N``) each process writes its values to files in
 ``PROMETHEUS_MULTIPROC_DIR`` (``serve`` sets it) and a scrape adds them up, so the figures cover every
@@ -44,6 +45,8 @@ INDEX = Gauge(
     "faqbot_index_info", "1 for the index version a process serves", ["index_version"], multiprocess_mode="livemax"
 )
 
+REFUSALS = Counter("faqbot_release_refusals", "Releases checked and refused; the old one kept serving")
+
 router = APIRouter()
 
 
@@ -53,6 +56,10 @@ def reply_outcome(matched: bool, crisis: bool) -> None:
 
 def cache_hit(cache: str) -> None:
     CACHE_HITS.labels(cache).inc()
+
+
+def release_refused(error: Exception) -> None:
+    REFUSALS.inc()
 
 
 class ServedVersion:
