@@ -9,9 +9,11 @@ by a migration (``bot.schema``).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 import Stemmer
@@ -58,6 +60,23 @@ def _utc(stamp: dt.datetime) -> dt.datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
 
 
+def fair_share(rows: Sequence[sa.Row[Any]], limit: int) -> list[sa.Row[Any]]:
+    """The groups to show, at most ``limit``: those asked more than once, the most asked first; then
+    questions asked once, taken in turn from each hour they were asked in, newest first. A burst of
+    questions within one hour takes its turn with every other hour instead of pushing them all out.
+    ``rows`` come most asked first, then most recent (each with ``asked`` and ``last_seen``)."""
+    repeated = [row for row in rows if row.asked > 1][:limit]
+    hours: dict[dt.datetime, list[sa.Row[Any]]] = {}
+    for row in rows:
+        if row.asked == 1:
+            hours.setdefault(_utc(row.last_seen).replace(minute=0, second=0, microsecond=0), []).append(row)
+    once: list[sa.Row[Any]] = []
+    for turn in itertools.zip_longest(*(hours[hour] for hour in sorted(hours, reverse=True))):
+        once.extend(row for row in turn if row is not None)
+    chosen = repeated + once[: limit - len(repeated)]
+    return sorted(chosen, key=lambda row: (-row.asked, -_utc(row.last_seen).timestamp()))
+
+
 class QuestionLog:
     """Writes and reads the log on an SQLAlchemy engine; does nothing at all when ``enabled`` is off."""
 
@@ -101,10 +120,9 @@ class QuestionLog:
             .where(question_log.c.asked_at >= cutoff)
             .group_by(question_log.c.group_key)
             .order_by(count.desc(), last.desc())
-            .limit(limit)
         )
         with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
+            rows = fair_share(connection.execute(query).all(), limit)
             ids = [row.latest_id for row in rows]
             selected = sa.select(question_log.c.id, question_log.c.text).where(question_log.c.id.in_(ids))
             texts = {row.id: row.text for row in connection.execute(selected)}
@@ -121,12 +139,6 @@ class QuestionLog:
         query = sa.select(question_log.c.asked_at).where(question_log.c.asked_at >= cutoff)
         with self.engine.connect() as connection:
             return [_utc(stamp) for stamp in connection.execute(query).scalars()]
-
-    async def purge_daily(self) -> None:
-        """Purge now, then once a day, for as long as the server runs."""
-        while True:
-            await asyncio.to_thread(self.purge)
-            await asyncio.sleep(24 * 60 * 60)
 
     def total(self) -> int:
         with self.engine.connect() as connection:

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     request_timeout: float = Field(default=20.0, gt=0, le=600)  # to read a whole request, headers and body
     max_connections: int = Field(default=1000, ge=1)  # open connections per worker; past it, 503
     secure_cookies: bool = False  # on: the admin cookies are Secure even when the request looks like plain http
+    feedback_rate_limit: Rate = "10/minute"  # votes per client
+    feedback_answer_limit: Rate = "60/hour"  # votes per answer, all clients together
+    question_log_limit: Rate = "10/hour"  # unanswered questions kept per client
 
     @property
     def contact_tel(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -28,6 +29,10 @@ feedback = sa.Table(
     sa.Column("helpful", sa.Boolean, nullable=False),
     sa.Column("index_version", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # A random id the page makes for each reply (never the visitor's address): one vote per answer and
+    # voter, the second replacing the first. Votes sent without one (plain API clients) are each a row.
+    sa.Column("voter", sa.String(64), nullable=True),
+    sa.Index("ix_feedback_answer_voter", "answer_id", "voter", unique=True),
 )
 
 crisis_events = sa.Table(
@@ -35,6 +40,15 @@ crisis_events = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Editors' sessions on the dashboard. The cookie's value is never stored: ``key`` is a keyed hash of it
+# (``bot.web.sessions``), so signing out (deleting the row) ends the session on every replica.
+admin_sessions = sa.Table(
+    "admin_sessions",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 
@@ -89,10 +103,20 @@ def create_engine(setting: str) -> sa.Engine:
     database that restarted costs one failed check, not one failed request per stale connection."""
     url = database_url(setting)
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(url.removeprefix("sqlite:///")))
     # A database host that does not answer fails a request within seconds instead of holding it for minutes.
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def private_file(path: Path) -> None:
+    """Make the SQLite file (and its folder) before SQLite does, readable by the service's user only:
+    it holds feedback and redacted questions. SQLite gives its journal files the same mode."""
+    if str(path) in ("", ":memory:"):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    path.chmod(0o600)  # a file made by an older version was readable by everyone
 
 
 class Storage:
@@ -103,20 +127,63 @@ class Storage:
         self.engine = create_engine(url)
         prepare(self.engine)
         self.questions = QuestionLog(self.engine, log_questions, retention_days)
+        self.retention = dt.timedelta(days=retention_days)
         self._pending: Counter[tuple[dt.date, str]] = Counter()
         self._pending_lock = threading.Lock()
 
-    def add_feedback(self, answer_id: str, helpful: bool, index_version: str) -> None:
+    def add_feedback(
+        self, answer_id: str, helpful: bool, index_version: str, voter: str | None = None, at: dt.datetime | None = None
+    ) -> None:
+        """Store a vote; a voter's second vote on an answer replaces the first."""
+        values = {"helpful": helpful, "index_version": index_version, "created_at": at or now()}
+        mine = (feedback.c.answer_id == answer_id) & (feedback.c.voter == voter)
         with self.engine.begin() as connection:
-            connection.execute(
-                feedback.insert().values(
-                    answer_id=answer_id, helpful=helpful, index_version=index_version, created_at=now()
-                )
-            )
+            if voter is not None and connection.execute(feedback.update().where(mine).values(**values)).rowcount:
+                return
+            connection.execute(feedback.insert().values(answer_id=answer_id, voter=voter, **values))
 
-    def add_crisis_event(self) -> None:
+    def recent_votes(self, answer_id: str, seconds: int) -> int:
+        """How many votes ``answer_id`` got in the last ``seconds``, by all visitors together."""
+        since = now() - dt.timedelta(seconds=seconds)
+        query = sa.select(sa.func.count()).where((feedback.c.answer_id == answer_id) & (feedback.c.created_at >= since))
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def open_session(self, key: str, expires_at: dt.datetime) -> None:
         with self.engine.begin() as connection:
-            connection.execute(crisis_events.insert().values(created_at=now()))
+            connection.execute(admin_sessions.insert().values(key=key, expires_at=expires_at))
+
+    def session_open(self, key: str) -> bool:
+        """Whether the session ``key`` exists and has not expired."""
+        query = sa.select(admin_sessions.c.key).where(
+            (admin_sessions.c.key == key) & (admin_sessions.c.expires_at > now())
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
+    def end_session(self, key: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(admin_sessions.delete().where(admin_sessions.c.key == key))
+
+    def purge(self, at: dt.datetime | None = None) -> None:
+        """Drop what is past retention: questions, votes and crisis counts alike, and expired sessions."""
+        moment = at or now()
+        cutoff = moment - self.retention
+        self.questions.purge(moment)
+        with self.engine.begin() as connection:
+            connection.execute(feedback.delete().where(feedback.c.created_at < cutoff))
+            connection.execute(crisis_events.delete().where(crisis_events.c.created_at < cutoff))
+            connection.execute(admin_sessions.delete().where(admin_sessions.c.expires_at <= moment))
+
+    async def purge_daily(self) -> None:
+        """Purge now, then once a day, for as long as the server runs."""
+        while True:
+            await asyncio.to_thread(self.purge)
+            await asyncio.sleep(24 * 60 * 60)
+
+    def add_crisis_event(self, at: dt.datetime | None = None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(crisis_events.insert().values(created_at=at or now()))
 
     def ratings(self) -> list[AnswerRating]:
         """Answers rated unhelpful at least once, most unhelpful first."""

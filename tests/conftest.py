@@ -43,7 +43,15 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransf
 
 def make_settings(tmp: Path, index_dir: Path, knowledge_dir: Path = KNOWLEDGE, **extra: object) -> Settings:
     # Every test client comes from one loopback address: rate limits are off unless a test sets them.
-    extra = {"rate_limit": "0", "search_rate_limit": "0", "admin_rate_limit": "0", **extra}
+    extra = {
+        "rate_limit": "0",
+        "search_rate_limit": "0",
+        "admin_rate_limit": "0",
+        "feedback_rate_limit": "0",
+        "feedback_answer_limit": "0",
+        "question_log_limit": "0",
+        **extra,
+    }
     return Settings(
         knowledge_dir=knowledge_dir,
         index_dir=index_dir,

@@ -189,6 +189,20 @@ def test_an_editor_clicking_through_the_dashboard_never_meets_the_rate_limit(
         guesser.close()
 
 
+@pytest.mark.parametrize(
+    "cookie",
+    ["9" * 5000 + ".x", "\u00b9\u00b2\u00b3.abc", "12.\u00b9", ".", "a.b.c", "9999999999.forged"],
+    ids=["5000 digits", "superscript digits", "superscript signature", "a dot", "letters", "forged"],
+)
+def test_a_malformed_session_cookie_is_simply_not_a_session(http: httpx.Client, cookie: str) -> None:
+    headers = {b"Cookie": f"faqbot_admin={cookie}".encode()}  # as a browser may send it: UTF-8 bytes
+    refused = http.get("/admin/report", headers=headers)
+    assert refused.status_code == 401
+    assert "Bearer" in refused.json()["detail"]
+    assert http.get("/admin", headers=headers).status_code == 401  # the sign-in page
+    assert http.post("/admin/reload", headers=headers).status_code == 401
+
+
 def signed_in(client: httpx.Client) -> str:
     response = client.post("/admin/login", data={"token": TOKEN})
     assert response.status_code == 303
@@ -214,6 +228,22 @@ def test_state_changing_admin_requests_from_another_site_are_refused(
         own = {"Origin": admin_server.url, "Sec-Fetch-Site": "same-origin"}
         assert client.post("/admin/reload", headers=own).status_code == 200
         assert client.post("/admin/logout", headers=own).status_code == 303
+
+
+def test_logout_ends_the_session_on_every_replica(
+    tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    """Two servers on one database: a session opened on one works on the other, and signing out on one
+    ends it on both, even for a copy of the cookie kept from before."""
+    settings = make_settings(tmp_path, index_dir, admin_token=TOKEN)
+    with LiveServer(settings, embedder) as first, LiveServer(settings, embedder) as second:
+        with httpx.Client(base_url=first.url, timeout=60) as client:
+            cookie = signed_in(client)
+            kept = {"Cookie": f"faqbot_admin={cookie}"}
+            assert httpx.get(f"{second.url}/admin/report", headers=kept, timeout=60).status_code == 200
+            assert client.post("/admin/logout").status_code == 303
+        assert httpx.get(f"{first.url}/admin/report", headers=kept, timeout=60).status_code == 401
+        assert httpx.get(f"{second.url}/admin/report", headers=kept, timeout=60).status_code == 401
 
 
 def test_the_session_cookie_is_secure_behind_an_https_proxy_or_when_forced(

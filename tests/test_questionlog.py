@@ -110,3 +110,25 @@ def test_planted_personal_data_never_reaches_disk_or_logs(
         assert files_containing(tmp_path, raw) == [], kind
         assert raw.casefold() not in kept.casefold(), kind
         assert raw.casefold() not in output.casefold(), kind
+
+
+def test_a_burst_of_new_questions_does_not_push_out_what_visitors_asked_once(tmp_path: Path) -> None:
+    """Twenty questions asked once each over ten days, then 600 different ones within a minute: the
+    dashboard's list still holds the twenty, and what was asked twice comes first."""
+    log = storage(tmp_path).questions
+    topics = ["parking", "wheelchair", "interpreter", "pharmacy", "lockers", "wifi", "cafeteria", "elevator"]
+    earlier = [f"is there {topic} number {n} at the clinic" for n, topic in enumerate(topics * 3)][:20]
+    for day, question in enumerate(earlier):
+        log.record(question, now=NOW - dt.timedelta(days=10) + dt.timedelta(hours=12 * day))
+    for _ in range(2):
+        log.record("do you validate parking tickets", now=NOW - dt.timedelta(days=2))
+    letters = "bcdfghjklmnpqrstvwxz"
+    for n in range(600):
+        made_up = "".join(letters[int(digit)] for digit in f"{n:03d}")  # a different word each time
+        log.record(f"what about {made_up}ax and {made_up}ox", now=NOW + dt.timedelta(seconds=n / 10))
+    shown = log.groups(limit=100, now=NOW + dt.timedelta(minutes=2))
+    assert len(shown) == 100
+    texts = {group.text for group in shown}
+    assert all(question in texts for question in earlier)
+    assert shown[0].text == "do you validate parking tickets"
+    assert shown[0].count == 2

@@ -8,6 +8,7 @@ import logging
 import re
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -231,20 +232,22 @@ def test_unexpected_error_is_a_plain_500_and_is_logged_with_its_request_id(
     assert logged[0].exc_info is not None
 
 
+@contextmanager
+def behind_a_proxy(
+    tmp: Path, index_dir: Path, embedder: SentenceTransformerEmbedder, **limits: str
+) -> Iterator[TestClient]:
+    """The app behind a trusted proxy on 127.0.0.1: each test names its clients in X-Forwarded-For."""
+    app = build(tmp, index_dir, embedder, trusted_proxies=["127.0.0.1"], **limits)
+    with TestClient(app, client=("127.0.0.1", 40000)) as client:
+        yield client
+
+
 @pytest.fixture(scope="module")
 def limited(
     tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: SentenceTransformerEmbedder
 ) -> Iterator[TestClient]:
-    app = build(
-        tmp_path_factory.mktemp("limited"),
-        index_dir,
-        embedder,
-        rate_limit="3/minute",
-        search_rate_limit="3/minute",
-        admin_rate_limit="2/minute",
-        trusted_proxies=["127.0.0.1"],
-    )
-    with TestClient(app, client=("127.0.0.1", 40000)) as client:
+    limits = {"rate_limit": "3/minute", "search_rate_limit": "3/minute", "admin_rate_limit": "2/minute"}
+    with behind_a_proxy(tmp_path_factory.mktemp("limited"), index_dir, embedder, **limits) as client:
         yield client
 
 
@@ -370,3 +373,62 @@ def test_pages_that_show_a_question_are_kept_by_no_cache(
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     assert api.get("/static/site.css").headers.get("cache-control") != "no-store"
+
+
+@pytest.fixture(scope="module")
+def floods(
+    tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> Iterator[TestClient]:
+    limits = {"feedback_rate_limit": "4/minute", "feedback_answer_limit": "6/hour", "question_log_limit": "3/hour"}
+    with behind_a_proxy(tmp_path_factory.mktemp("floods"), index_dir, embedder, **limits) as client:
+        yield client
+
+
+def answer_id(client: TestClient, n: int) -> str:
+    """The id of the n-th passage served: each test votes on a passage of its own."""
+    return str(client.app.state.assistant.retriever.index.passages[n].id)  # type: ignore[attr-defined]
+
+
+def vote(client: TestClient, answer: str, address: str, voter: str | None = None, helpful: bool = False) -> int:
+    body: dict[str, object] = {"answer_id": answer, "helpful": helpful}
+    if voter is not None:
+        body["voter"] = voter
+    return client.post("/api/feedback", json=body, headers={"x-forwarded-for": address}).status_code
+
+
+def test_one_vote_per_answer_and_reply_a_change_replaces_it(floods: TestClient) -> None:
+    answer = answer_id(floods, 0)
+    voter = "a1b2c3d4e5f6a7b8c9d0"
+    assert [vote(floods, answer, "198.51.100.30", voter) for _ in range(3)] == [204, 204, 204]
+    assert vote(floods, answer, "198.51.100.30", voter, helpful=True) == 204
+    rating = {r.answer_id: r for r in floods.app.state.storage.ratings()}  # type: ignore[attr-defined]
+    assert answer not in rating or rating[answer].unhelpful == 0
+    assert vote(floods, answer, "198.51.100.31", "not a voter id!") == 422
+
+
+def test_votes_on_one_answer_are_capped_whoever_sends_them(floods: TestClient) -> None:
+    """Many addresses voting one passage down: the answer takes its allowance, then 429."""
+    answer = answer_id(floods, 1)
+    statuses = [vote(floods, answer, f"203.0.113.{n}") for n in range(1, 10)]
+    assert statuses == [204] * 6 + [429] * 3
+    rating = {r.answer_id: r for r in floods.app.state.storage.ratings()}  # type: ignore[attr-defined]
+    assert rating[answer].unhelpful == 6
+
+
+def test_votes_per_client_are_limited_and_an_ipv6_64_is_one_client(floods: TestClient) -> None:
+    answer = answer_id(floods, 2)
+    same_64 = [f"2001:db8:1:2::{n:x}" for n in range(1, 6)]
+    assert [vote(floods, answer, address) for address in same_64] == [204, 204, 204, 204, 429]
+    assert vote(floods, answer, "2001:db8:1:3::1") == 204  # the next /64 is someone else
+
+
+def test_one_client_cannot_fill_the_question_log(floods: TestClient) -> None:
+    log = floods.app.state.storage.questions  # type: ignore[attr-defined]
+    before = log.total()
+    for n in range(6):
+        message = {"message": f"do you sell parking permit number {n} for the garage"}
+        assert floods.post("/api/chat", json=message, headers={"x-forwarded-for": "198.51.100.77"}).is_success
+    assert log.total() == before + 3
+    other = {"x-forwarded-for": "198.51.100.78"}
+    assert floods.post("/api/chat", json={"message": "is the garage open on sundays"}, headers=other).is_success
+    assert log.total() == before + 4

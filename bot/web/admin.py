@@ -3,16 +3,15 @@
 Everything here needs the admin token, as ``Authorization: Bearer <token>`` or as the session cookie
 the login form sets; the area is closed (401, as DESIGN asks of every admin route without a valid
 token) while ``FAQBOT_ADMIN_TOKEN`` is unset. Tokens are
-compared with ``hmac.compare_digest``, and the cookie holds a signed expiry, never the token.
+compared with ``hmac.compare_digest``, and the cookie holds a random session id (``bot.web.sessions``),
+never the token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
-import time
 from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
@@ -32,7 +31,6 @@ from bot.web import metrics, sessions
 TEMPLATES = Jinja2Templates(directory=str(PROJECT_ROOT / "web" / "templates"))
 SESSION_COOKIE = "faqbot_admin"
 OUTCOME_COOKIE = "faqbot_admin_outcome"  # a reload's outcome, shown once after the redirect
-SESSION_SECONDS = 8 * 60 * 60
 CLOSED = "the admin area is closed: set FAQBOT_ADMIN_TOKEN to open it"
 UNAUTHORIZED = "send the admin token as 'Authorization: Bearer <token>' or log in at /admin"
 
@@ -49,22 +47,6 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _signature(token: str, expires: int) -> str:
-    return hmac.new(token.encode(), f"faqbot-admin-session:{expires}".encode(), hashlib.sha256).hexdigest()
-
-
-def session_value(token: str, now: float | None = None) -> str:
-    expires = int((now or time.time()) + SESSION_SECONDS)
-    return f"{expires}.{_signature(token, expires)}"
-
-
-def _valid_session(value: str, token: str) -> bool:
-    expires, _, signature = value.partition(".")
-    if not expires.isdigit() or int(expires) < time.time():
-        return False
-    return _same(signature, _signature(token, int(expires)))
-
-
 def is_admin(request: Request) -> bool:
     """Whether the request carries the admin token or a valid session; raises 401 while closed."""
     token = _token(request)
@@ -74,7 +56,7 @@ def is_admin(request: Request) -> bool:
     if scheme.lower() == "bearer" and given:
         return _same(given.strip(), token)
     cookie = request.cookies.get(SESSION_COOKIE)
-    return cookie is not None and _valid_session(cookie, token)
+    return cookie is not None and sessions.valid_session(request.app.state.storage, token, cookie)
 
 
 def signed_in(request: Request) -> bool:
@@ -121,8 +103,8 @@ def login(request: Request, token: Annotated[str, Form(max_length=1000)] = "") -
     response = RedirectResponse("/admin", status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        session_value(expected),
-        max_age=SESSION_SECONDS,
+        sessions.open_session(request.app.state.storage, expected),
+        max_age=sessions.SESSION_SECONDS,
         path="/admin",
         httponly=True,
         samesite="strict",
@@ -132,7 +114,11 @@ def login(request: Request, token: Annotated[str, Form(max_length=1000)] = "") -
 
 
 @router.post("/logout", include_in_schema=False)
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    """Ends the session in the database, so that a copy of the cookie is no use on any replica."""
+    token, cookie = _token(request), request.cookies.get(SESSION_COOKIE)
+    if token is not None and cookie is not None:
+        sessions.end_session(request.app.state.storage, token, cookie)
     response = RedirectResponse("/admin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin", httponly=True, samesite="strict")
     return response
@@ -231,7 +217,7 @@ def start_background(app: FastAPI) -> list[asyncio.Task[None]]:
     settings: Settings = app.state.settings
     app.state.release = Release(app.state.assistant, on_refused=metrics.release_refused)
     storage: Storage = app.state.storage
-    tasks = [asyncio.create_task(storage.questions.purge_daily()), asyncio.create_task(storage.flush_counts_every())]
+    tasks = [asyncio.create_task(storage.purge_daily()), asyncio.create_task(storage.flush_counts_every())]
     if settings.watch_index:
         tasks.append(asyncio.create_task(IndexWatcher(app.state.release, settings.watch_interval).run()))
     return tasks

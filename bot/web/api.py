@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from limits import parse as parse_rate
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from bot.assistant import Assistant, ChatReply
 from bot.cache import ReplyCache, normalise
+from bot.settings import Settings
 from bot.storage import Storage
 from bot.web import metrics
+from bot.web.ratelimit import Allowance, client_key
 from bot.web.schemas import (
     MESSAGE_SCHEMA,
     ChatRequest,
@@ -67,6 +70,11 @@ async def get_assistant(request: Request) -> Assistant:
     return current_assistant(request)
 
 
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 async def get_storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
@@ -84,6 +92,7 @@ async def get_results(request: Request) -> ReplyCache[Found]:
 
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 RepliesDep = Annotated[ReplyCache[Answered], Depends(get_replies)]
 ResultsDep = Annotated[ReplyCache[Found], Depends(get_results)]
 
@@ -94,7 +103,12 @@ def chat_key(message: str, history: Sequence[str] = ()) -> str:
 
 
 async def answer(
-    assistant: Assistant, storage: Storage, replies: ReplyCache[Answered], message: str, history: Sequence[str] = ()
+    assistant: Assistant,
+    storage: Storage,
+    replies: ReplyCache[Answered],
+    message: str,
+    history: Sequence[str] = (),
+    asker: Asker | None = None,
 ) -> Answered:
     """The reply to a visitor's message, from ``replies`` when the same question met the same index.
 
@@ -110,11 +124,23 @@ async def answer(
         replies.put(snapshot.version, key, answered)
     else:
         metrics.cache_hit("replies")
-    await record(storage, answered.reply, message)
+    await record(storage, answered.reply, message, asker)
     return answered
 
 
-async def record(storage: Storage, reply: ChatReply, message: str) -> None:
+@dataclass(frozen=True)
+class Asker:
+    """Who asked (``client_key``), and how many of their unanswered questions may still be kept."""
+
+    client: str
+    allowance: Allowance
+
+    @classmethod
+    def of(cls, request: Request) -> Asker:
+        return cls(client_key(request.scope), request.app.state.log_allowance)
+
+
+async def record(storage: Storage, reply: ChatReply, message: str, asker: Asker | None = None) -> None:
     """What a reply leaves behind: a crisis count, or the unanswered question (redacted before it is kept).
     The reply is sent even when the database cannot take it."""
     metrics.reply_outcome(reply.matched, reply.crisis)
@@ -122,7 +148,7 @@ async def record(storage: Storage, reply: ChatReply, message: str) -> None:
     try:
         if reply.crisis:
             await run_in_threadpool(storage.add_crisis_event)
-        elif not reply.matched:
+        elif not reply.matched and (asker is None or await asker.allowance.take(asker.client)):
             await run_in_threadpool(storage.questions.record, message)
     except SQLAlchemyError as error:
         log.warning("a reply was not recorded, the database is unavailable: %s", str(error).splitlines()[0])
@@ -143,9 +169,11 @@ async def find(assistant: Assistant, results: ReplyCache[Found], text: str, k: i
 
 
 @router.post("/api/chat", tags=["visitors"], response_model=ChatResponse, responses=ERRORS)
-async def chat(body: ChatRequest, assistant: AssistantDep, storage: StorageDep, replies: RepliesDep) -> Response:
+async def chat(
+    request: Request, body: ChatRequest, assistant: AssistantDep, storage: StorageDep, replies: RepliesDep
+) -> Response:
     """Answer a visitor's message with the vetted passage(s) that answer it, the fallback, or crisis resources."""
-    answered = await answer(assistant, storage, replies, body.message, body.history)
+    answered = await answer(assistant, storage, replies, body.message, body.history, Asker.of(request))
     return Response(answered.body, media_type="application/json")
 
 
@@ -180,14 +208,19 @@ async def search(
     status_code=204,
     responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}, **ERRORS},
 )
-def feedback(body: FeedbackRequest, assistant: AssistantDep, storage: StorageDep) -> Response:
+def feedback(body: FeedbackRequest, assistant: AssistantDep, storage: StorageDep, settings: SettingsDep) -> Response:
     """Record whether an answer helped. Stores the answer id, the vote, the time and the index version.
     503 with ``Retry-After`` while the database cannot be reached."""
     retriever = assistant.retriever
     if not any(p.id == body.answer_id for p in retriever.index.passages):
         raise HTTPException(404, f"no answer with id {body.answer_id!r} in the index being served")
+    if settings.feedback_answer_limit != "0":  # a flood of votes must not make one passage look unhelpful
+        cap = parse_rate(settings.feedback_answer_limit)
+        if storage.recent_votes(body.answer_id, cap.get_expiry()) >= cap.amount:
+            detail = f"this answer has had as many votes as it may take ({cap}); please try again later"
+            raise HTTPException(429, detail, headers={"Retry-After": str(cap.get_expiry())})
     try:
-        storage.add_feedback(body.answer_id, body.helpful, retriever.version)
+        storage.add_feedback(body.answer_id, body.helpful, retriever.version, body.voter)
     except SQLAlchemyError as error:
         log.warning("a vote was not stored, the database is unavailable: %s", str(error).splitlines()[0])
         raise HTTPException(503, FEEDBACK_UNAVAILABLE, headers={"Retry-After": "30"}) from error

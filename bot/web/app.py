@@ -27,7 +27,7 @@ from bot.release_store import ReleaseStore
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.web import admin, api, dashboard, docs, fleet, metrics, pages, security
-from bot.web.ratelimit import LimitStore
+from bot.web.ratelimit import Allowance, LimitStore
 
 log = logging.getLogger("bot")
 
@@ -100,6 +100,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.storage = Storage(settings.database, settings.log_questions, settings.question_retention_days)
     app.state.releases = ReleaseStore(app.state.storage.engine) if settings.releases == "database" else None
     app.state.rate_limits = LimitStore(settings.rate_limit_storage)  # counted per process, or in Redis
+    # How many unanswered questions of one client are kept: a burst cannot fill the dashboard.
+    app.state.log_allowance = Allowance(app.state.rate_limits, settings.question_log_limit, "question-log")
     app.include_router(api.router, responses=security.API_RESPONSES)
     app.include_router(pages.router, responses=security.API_RESPONSES)
     app.include_router(admin.router, responses=security.ADMIN_RESPONSES)

@@ -7,6 +7,7 @@ must be searched, a vote) goes to a worker thread, so that a repeated question n
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -51,6 +53,9 @@ def marked(text: str, highlights: Iterable[Sequence[int]] | None) -> list[tuple[
 
 
 templates.env.filters["marked"] = marked
+# Each reply's vote form carries a random id of its own (never anything about the visitor): one vote per
+# answer and reply, the second replacing the first. chat.js gives the replies it adds one the same way.
+templates.env.globals["voter_id"] = lambda: secrets.token_hex(16)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,8 @@ async def _chat_page(
         else:
             # The API's own function, so that a posted form and /api/chat record the same things.
             state = request.app.state
-            reply = (await api.answer(assistant, state.storage, state.replies, text, earlier)).reply
+            asker = api.Asker.of(request)
+            reply = (await api.answer(assistant, state.storage, state.replies, text, earlier, asker)).reply
             context["exchange"] = Exchange(text, ChatResponse.of(reply), _topics(assistant, reply))
             context["history"] = [*earlier, text][-MAX_HISTORY:]
     return templates.TemplateResponse(request, "chat.html", context, status_code=status)
@@ -177,7 +183,10 @@ def widget() -> FileResponse:
 
 @router.post("/feedback", include_in_schema=False, response_class=HTMLResponse)
 def feedback_posted(
-    request: Request, answer_id: Annotated[str, Form()] = "", helpful: Annotated[str, Form()] = ""
+    request: Request,
+    answer_id: Annotated[str, Form()] = "",
+    helpful: Annotated[str, Form()] = "",
+    voter: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     """The 👍/👎 buttons without JavaScript; with it they go to ``POST /api/feedback``."""
     assistant = _assistant(request)
@@ -186,10 +195,12 @@ def feedback_posted(
         status, thanks = 422, False
     else:
         try:
-            body = FeedbackRequest(answer_id=answer_id, helpful=helpful == "true")
-            api.feedback(body, assistant, request.app.state.storage)
+            body = FeedbackRequest(answer_id=answer_id, helpful=helpful == "true", voter=voter or None)
+            api.feedback(body, assistant, request.app.state.storage, request.app.state.settings)
         except HTTPException as error:
             status, thanks = error.status_code, False
+        except ValidationError:  # a voter id the page did not make
+            status, thanks = 422, False
     return templates.TemplateResponse(request, "feedback.html", _base(request, thanks=thanks), status_code=status)
 
 

@@ -1,13 +1,15 @@
 """Per-client rate limits, counted by the ``limits`` library (the one slowapi is built on).
 
-Chat and feedback (and the page forms that do the same) each allow ``FAQBOT_RATE_LIMIT`` per
-client; search, which the staff page runs as you type, allows ``FAQBOT_SEARCH_RATE_LIMIT``; every
-``/admin`` route shares a stricter ``FAQBOT_ADMIN_RATE_LIMIT``, which slows token guessing: only
-requests without a valid token or session count, and the dashboard's stylesheet never does, so an
-editor who is signed in can click as they like. A page over a limit (a browser asking for HTML under
-``/admin``) gets a page that says when to try again; everything else gets JSON.
+Chat (and the page forms that do the same) allows ``FAQBOT_RATE_LIMIT`` per client, votes
+``FAQBOT_FEEDBACK_RATE_LIMIT``; search, which the staff page runs as you type, allows
+``FAQBOT_SEARCH_RATE_LIMIT``; every ``/admin`` route shares a stricter ``FAQBOT_ADMIN_RATE_LIMIT``,
+which slows token guessing: only requests without a valid token or session count, and the dashboard's
+stylesheet never does, so an editor who is signed in can click as they like. A page over a limit (a
+browser asking for HTML under ``/admin``) gets a page that says when to try again; everything else gets
+JSON.
 The client is the connecting address; ``ProxyHeadersMiddleware`` replaces it with the one in
 ``X-Forwarded-For`` only when the connection comes from a proxy in ``FAQBOT_TRUSTED_PROXIES``.
+An IPv6 client counts by its /64 network (``client_key``).
 
 This is a small ASGI middleware over ``limits`` rather than slowapi's decorators, so that the limits
 cover routes by path (including the admin routes) without touching each route's signature.
@@ -19,6 +21,7 @@ pass uncounted (logged once a minute): a visitor in crisis must get an answer ev
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -63,6 +66,41 @@ def async_storage_uri(uri: str) -> str:
     return uri if uri.startswith("async+") else f"async+{uri}"
 
 
+def client_key(scope: Scope) -> str:
+    """Who a request counts against: its address, and for IPv6 its /64 network, since one home or phone
+    is given a whole /64 and could otherwise take a fresh allowance from each of its addresses."""
+    client = scope.get("client")
+    if not client:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return str(client[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class Allowance:
+    """A per-client allowance counted in the same store as the limits, for what a route decides itself
+    (how many unanswered questions of one client are kept); ``take`` says whether one more fits."""
+
+    def __init__(self, store: LimitStore, rate: str, name: str) -> None:
+        self.item = None if rate == "0" else parse(rate)
+        self.name = name
+        self.limiter = MovingWindowRateLimiter(store.storage)
+
+    async def take(self, client: str) -> bool:
+        if self.item is None:
+            return True
+        try:
+            return await self.limiter.hit(self.item, self.name, client)
+        except StorageError:
+            return True  # the store is away: as with the limits, nothing is refused for it
+
+
 class LimitStore:
     """Where the limits are counted (``FAQBOT_RATE_LIMIT_STORAGE``), opened once per app and closed with it.
 
@@ -95,6 +133,7 @@ class RateLimit:
         self.app = app
         self.visitor = None if settings.rate_limit == "0" else parse(settings.rate_limit)
         self.search = None if settings.search_rate_limit == "0" else parse(settings.search_rate_limit)
+        self.feedback = None if settings.feedback_rate_limit == "0" else parse(settings.feedback_rate_limit)
         self.admin = None if settings.admin_rate_limit == "0" else parse(settings.admin_rate_limit)
         self.limiter = MovingWindowRateLimiter(store.storage)
         self.store_warned = -math.inf
@@ -111,6 +150,8 @@ class RateLimit:
             return None, ""  # opening the staff page searches nothing
         if bucket == "search":
             return self.search, bucket
+        if bucket == "feedback":
+            return self.feedback, bucket
         return (self.visitor, bucket) if bucket else (None, "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -125,8 +166,7 @@ class RateLimit:
         if bucket == ADMIN_PREFIX and admin.signed_in(request):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        key = str(client[0]) if client else "unknown"
+        key = client_key(scope)
         try:
             allowed = await self.limiter.hit(item, bucket, key)
         except StorageError as error:

@@ -177,6 +177,12 @@ class FeedbackRequest(BaseModel):
 
     answer_id: str = Field(min_length=1, max_length=200)
     helpful: bool
+    voter: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="A random id the page makes for each reply (never anything about the visitor): a second "
+        "vote with the same id on the same answer replaces the first.",
+    )
 
 
 class Ready(BaseModel):

@@ -64,6 +64,10 @@
   function feedbackPiece(answerId) {
     const element = piece("tpl-feedback");
     element.elements.answer_id.value = answerId;
+    // A random id for this reply's vote, so that changing it replaces it (never anything about the visitor).
+    element.elements.voter.value = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
+      b.toString(16).padStart(2, "0"),
+    ).join("");
     return element;
   }
 
@@ -181,7 +185,11 @@
     const helpful = button.value === "true";
     feedback.dataset.sending = "true";
     try {
-      const response = await postJson("/api/feedback", { answer_id: feedback.elements.answer_id.value, helpful });
+      const response = await postJson("/api/feedback", {
+        answer_id: feedback.elements.answer_id.value,
+        helpful,
+        voter: feedback.elements.voter.value,
+      });
       if (response.status !== 204) throw new Error(String(response.status));
       feedback.dataset.votes = String(votes + 1);
       for (const each of buttons) each.setAttribute("aria-pressed", each === button ? "true" : "false");
