@@ -325,15 +325,22 @@ def bench(
     requests: Annotated[int, typer.Option(min=1, max=100_000, help="Requests per phase, at most.")] = 400,
     seconds: Annotated[float, typer.Option(min=1, max=3600, help="Seconds per phase, at most.")] = 60.0,
     concurrency: Annotated[int, typer.Option(min=2, max=256, help="Clients in the concurrent phases.")] = 16,
+    fleet: Annotated[
+        int | None,
+        typer.Option("--fleet", min=1, max=16, help="Fleets of 1 to N replicas behind HAProxy, and a release."),
+    ] = None,
 ) -> None:
     """Start the real server on loopback and measure latency, throughput, errors and peak memory."""
     from bot.bench import Load, run_bench
+    from bot.fleet_bench import run_fleet_bench
     from bot.scale import run_scale
 
     settings = Settings()
     load = Load(requests=requests, seconds=seconds, concurrency=concurrency)
     try:
-        if scale is None:
+        if fleet is not None:
+            run_fleet_bench(settings, fleet, load, typer.echo)
+        elif scale is None:
             run_bench(settings, load, compare_naive, typer.echo)
         else:
             run_scale(settings, scale, load, typer.echo)
