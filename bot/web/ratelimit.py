@@ -3,10 +3,10 @@
 Chat (and the page forms that do the same) allows ``FAQBOT_RATE_LIMIT`` per client, votes
 ``FAQBOT_FEEDBACK_RATE_LIMIT``; search, which the staff page runs as you type, allows
 ``FAQBOT_SEARCH_RATE_LIMIT``; every ``/admin`` route shares a stricter ``FAQBOT_ADMIN_RATE_LIMIT``,
-which slows token guessing: only requests without a valid token or session count, and the dashboard's
-stylesheet never does, so an editor who is signed in can click as they like. A page over a limit (a
-browser asking for HTML under ``/admin``) gets a page that says when to try again; everything else gets
-JSON.
+which slows token guessing: only requests without a valid token or session count (the dashboard's
+stylesheet is the site's one, under ``/static``), so an editor who is signed in can click as they like.
+A page over a limit (a browser asking for HTML under ``/admin``) gets a page that says when to try again;
+everything else gets JSON.
 The client is the connecting address; ``ProxyHeadersMiddleware`` replaces it with the one in
 ``X-Forwarded-For`` only when the connection comes from a proxy in ``FAQBOT_TRUSTED_PROXIES``.
 An IPv6 client counts by its /64 network (``client_key``).
@@ -54,7 +54,6 @@ VISITOR_BUCKETS = {
     ("POST", "/feedback"): "feedback",
 }
 ADMIN_PREFIX = "/admin"
-ADMIN_FILES = frozenset({"/admin/admin.css"})  # what a dashboard page loads: never counted
 REDIS_SCHEMES = ("redis://", "rediss://")
 STORE_WARNING_EVERY = 60.0  # seconds between two log lines about an unreachable store
 
@@ -141,8 +140,6 @@ class RateLimit:
     def rule(self, scope: Scope) -> tuple[RateLimitItem | None, str]:
         """The limit for this request and the name of the bucket it counts in."""
         path: str = scope["path"]
-        if path in ADMIN_FILES:
-            return None, ""
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             return self.admin, ADMIN_PREFIX
         bucket = VISITOR_BUCKETS.get(("*", path)) or VISITOR_BUCKETS.get((scope["method"], path))
