@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.index import IndexRefused
 from bot.release_store import ReleaseStore
-from bot.schema import SchemaOutdated, check, prepare
+from bot.schema import SchemaOutdated, prepare
 from bot.schema import migrate as upgrade
 from bot.settings import Settings
 from bot.storage import create_engine
@@ -34,15 +34,8 @@ def unreachable(engine: sa.Engine, error: SQLAlchemyError) -> str:
 
 def check_database(settings: Settings) -> None:
     """Before serving: the schema must be this code's (an SQLite file is migrated in place)."""
-    engine = create_engine(settings.database)
-    try:
-        prepare(engine)
-    except SchemaOutdated as error:
-        raise _fail(str(error)) from error
-    except SQLAlchemyError as error:
-        raise _fail(unreachable(engine, error)) from error
-    finally:
-        engine.dispose()
+    with release_store(settings):
+        pass
 
 
 def migrate() -> None:
@@ -63,10 +56,11 @@ def migrate() -> None:
 
 @contextmanager
 def release_store(settings: Settings) -> Iterator[ReleaseStore]:
-    """The releases in ``FAQBOT_DATABASE``, whose schema must be this code's; errors are one line."""
+    """The releases in ``FAQBOT_DATABASE``, whose schema must be this code's (an SQLite file is migrated in
+    place); errors are one line."""
     engine = create_engine(settings.database)
     try:
-        check(engine)
+        prepare(engine)
         yield ReleaseStore(engine)
     except SchemaOutdated as error:
         raise _fail(str(error)) from error

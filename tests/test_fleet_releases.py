@@ -257,3 +257,28 @@ def test_a_replica_with_nothing_published_says_so_in_one_line(database: str, tmp
     assert result.stderr.strip().splitlines() == [
         "error: no release has been published to the database yet: run 'faqbot publish'"
     ]
+
+
+def test_a_replica_will_not_start_on_a_damaged_current_release(
+    tmp_path: Path, index_dir: Path, database: str, store: ReleaseStore
+) -> None:
+    store.make_current(store.store(damaged_copy(index_dir, tmp_path / "damaged")).index_version, "publish")
+    env = {"FAQBOT_DATABASE": database, "FAQBOT_RELEASES": "database", "FAQBOT_INDEX_DIR": str(tmp_path / "cache")}
+    result = faqbot("serve", "--port", str(free_port()), **env)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ")
+    assert "vectors.faiss does not match the manifest" in line
+
+
+def test_on_sqlite_a_replica_follows_the_releases_by_polling(
+    tmp_path: Path, index_dir: Path, newer_knowledge: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    # One machine, several workers, no PostgreSQL: the same releases, found by looking every so often.
+    database = f"sqlite:///{tmp_path / 'faqbot.sqlite3'}"
+    first = publish(database, index_dir)
+    settings = replica(tmp_path, index_dir, database, "worker", watch_interval=0.2)
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        assert http.get("/readyz").json()["index_version"] == first
+        second = publish(database, knowledge=newer_knowledge)
+        assert wait_for_version(http, second) == second
