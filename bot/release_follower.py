@@ -99,8 +99,9 @@ class ReleaseFollower:
         except IndexRefused as error:
             shutil.rmtree(staging, ignore_errors=True)
             self.refused.add(version)
-            log.warning("release %s refused on %s, still serving %s: %s", version, self.name, served, error)
-            self.store.refuse(self.name, version, str(error))
+            reason = str(error).replace(f"{staging}/", "")  # the file's name in the release, not its scratch path
+            log.warning("release %s refused on %s, still serving %s: %s", version, self.name, served, reason)
+            self.store.refuse(self.name, version, reason)
             self.store.seen(self.name, served)
             return None
         except BaseException:
