@@ -12,9 +12,10 @@ which otherwise make any two questions look alike. The groups are joined by aver
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -122,9 +123,46 @@ def why(assistant: Assistant, retriever: Retriever, text: str, vector: Vectors) 
 
 def topics(assistant: Assistant, groups: Sequence[QuestionGroup], handled: Mapping[str, Handled]) -> list[Topic]:
     """The question log's groups joined by meaning, most asked first, each with why and whether handled."""
+    return with_handled(_join(assistant, assistant.retriever, groups), handled)
+
+
+def with_handled(found: Sequence[Topic], handled: Mapping[str, Handled]) -> list[Topic]:
+    return [replace(t, handled=handled_topic(t.wordings, handled)) for t in found]
+
+
+def handled_topic(wordings: Sequence[QuestionGroup], handled: Mapping[str, Handled]) -> Handled | None:
+    """The latest mark when every wording was marked handled after it was last asked; None otherwise."""
+    marks = [handled.get(g.key) for g in wordings]
+    if all(m is not None and m.at >= g.last_seen for m, g in zip(marks, wordings, strict=True)):
+        return max((m for m in marks if m is not None), key=lambda m: m.at)
+    return None
+
+
+class TopicList:
+    """``topics`` for the dashboard: the last grouping is kept while neither the question log's groups nor
+    the served index change, so that reloading the page (after each Mark handled) costs no embedding."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: tuple[tuple[str, tuple[QuestionGroup, ...]], tuple[Topic, ...]] | None = None
+
+    def __call__(
+        self, assistant: Assistant, groups: Sequence[QuestionGroup], handled: Mapping[str, Handled]
+    ) -> list[Topic]:
+        retriever = assistant.retriever
+        key = (retriever.version, tuple(groups))
+        with self._lock:
+            last = self._last
+        if last is None or last[0] != key:
+            last = (key, _join(assistant, retriever, groups))
+            with self._lock:
+                self._last = last
+        return with_handled(last[1], handled)
+
+
+def _join(assistant: Assistant, retriever: Retriever, groups: Sequence[QuestionGroup]) -> tuple[Topic, ...]:
     if not groups:
-        return []
-    retriever = assistant.retriever
+        return ()
     everyday = everyday_words(retriever.index.passages)
     texts = [g.text for g in groups]
     vectors = retriever.embedder.embed([*texts, *(content(t, everyday) for t in texts)])
@@ -136,12 +174,8 @@ def topics(assistant: Assistant, groups: Sequence[QuestionGroup], handled: Mappi
     for rows in members.values():
         rows.sort(key=lambda r: (-groups[r].count, -groups[r].last_seen.timestamp()))
         wordings = tuple(groups[r] for r in rows)
-        marks = [handled.get(g.key) for g in wordings]
-        done = None
-        if all(m is not None and m.at >= g.last_seen for m, g in zip(marks, wordings, strict=True)):
-            done = max((m for m in marks if m is not None), key=lambda m: m.at)
-        found.append(Topic(wordings, why(assistant, retriever, texts[rows[0]], whole[rows[0]]), done))
-    return sorted(found, key=lambda t: (-t.count, -t.last_seen.timestamp()))
+        found.append(Topic(wordings, why(assistant, retriever, texts[rows[0]], whole[rows[0]]), None))
+    return tuple(sorted(found, key=lambda t: (-t.count, -t.last_seen.timestamp())))
 
 
 def week_of(day: dt.date) -> dt.date:

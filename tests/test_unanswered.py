@@ -8,8 +8,8 @@ from pathlib import Path
 
 from bot.assistant import Assistant
 from bot.questionlog import QuestionGroup, group_key
-from bot.storage import Storage
-from bot.unanswered import per_week, topics
+from bot.storage import Handled, Storage
+from bot.unanswered import TopicList, per_week, topics
 
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -74,3 +74,16 @@ def test_totals_per_week_start_on_monday_newest_first() -> None:
     stamps = [dt.datetime(2026, 12, d, 10, tzinfo=dt.UTC) for d in (1, 2, 2)]
     stamps += [dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC), dt.datetime(2026, 11, 23, tzinfo=dt.UTC)]
     assert per_week(stamps) == [(dt.date(2026, 11, 30), 3), (dt.date(2026, 11, 23), 2)]
+
+
+def test_the_dashboard_groups_again_only_when_the_questions_change(tmp_path: Path, assistant: Assistant) -> None:
+    """Marking a topic handled reloads the dashboard: that must not embed every question again."""
+    listing = TopicList()
+    groups = [asked("Do you validate parking?"), asked("is parking free")]
+    first = listing(assistant, groups, {})
+    marked = listing(assistant, groups, {g.key: Handled("Ana", NOW) for g in groups})
+    assert marked[0].why is first[0].why  # the same grouping, not worked out again
+    assert marked[0].handled == Handled("Ana", NOW)
+    more = listing(assistant, [*groups, asked("when are you open")], {})
+    assert more[0].why is not first[0].why
+    assert len(more) == 2

@@ -17,7 +17,7 @@ from bot.index import IndexRefused
 from bot.questionlog import MAX_KEY
 from bot.storage import MAX_EDITOR, Storage
 from bot.trends import trend_charts
-from bot.unanswered import per_week, topics
+from bot.unanswered import TopicList, per_week
 from bot.waiting import WaitingBuild, WaitingReleases, waiting_build
 from bot.web import admin, sessions
 from bot.web.pages import marked
@@ -75,6 +75,15 @@ def releases(request: Request) -> WaitingReleases:
     return loader
 
 
+def _topic_list(request: Request) -> TopicList:
+    """The app's grouping of unanswered questions, made on first use."""
+    state = request.app.state
+    if getattr(state, "topic_list", None) is None:
+        state.topic_list = TopicList()
+    found: TopicList = state.topic_list
+    return found
+
+
 @router.get("", response_class=HTMLResponse)
 def dashboard(request: Request) -> Response:
     """The dashboard for a signed-in editor; the sign-in form otherwise."""
@@ -91,7 +100,7 @@ def dashboard(request: Request) -> Response:
             request,
             report=report,
             waiting=_waiting(request, assistant),
-            topics=topics(assistant, report.unanswered, storage.handled()),
+            topics=_topic_list(request)(assistant, report.unanswered, storage.handled()),
             weeks=per_week(storage.questions.asked_at(), tz),
             charts=trend_charts(storage),
             editor=unquote(request.cookies.get(EDITOR_COOKIE, "")),
