@@ -208,7 +208,7 @@ def test_the_valid_document_passes_check(tmp_path: Path) -> None:
         ("shots: intramuscular injections\nfoo:\n", 2, "lay word: document term"),
         ("shots: intramuscular injections\nbar: [a, {b: c}]\n", 2, "lay word: document term"),
         ("shots: a\nShots: b\n", 2, "listed twice"),
-        ("shots: [intramuscular\n", 2, "not valid YAML"),
+        ("shots: [intramuscular\n", 1, "not valid YAML"),  # where the bracket opens
     ],
     ids=["no value", "nested value", "repeated", "bad YAML"],
 )
