@@ -1,9 +1,11 @@
 """The question log: what visitors asked that had no vetted answer, redacted, grouped and short-lived.
 
 Only unanswered questions that were not crisis messages are kept, and only after ``redact``; the
-raw text is never written. Each question is one row with its time, so that retention is exact:
-``purge`` drops every row older than the retention period, whatever group it belongs to.
-SQLAlchemy Core, like ``bot.storage``, so a PostgreSQL URL works for several replicas; the table is made
+raw text is never written. A question whose answer the visitor rated "not helpful" is kept the same
+way, beside the answer's id, so that the content team sees what the passage failed to answer. Each
+question is one row with its time, so that retention is exact: ``purge`` drops every row older than the
+retention period, whatever group it belongs to.
+SQLAlchemy Core, like ``bot.storage``, so a PostgreSQL URL works for several replicas; the tables are made
 by a migration (``bot.schema``).
 """
 
@@ -31,6 +33,16 @@ question_log = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("group_key", sa.String(MAX_KEY), nullable=False, index=True),
+    sa.Column("text", sa.String(MAX_TEXT), nullable=False),  # redacted
+    sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+unhelpful_questions = sa.Table(
+    "unhelpful_questions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("answer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("group_key", sa.String(MAX_KEY), nullable=False),
     sa.Column("text", sa.String(MAX_TEXT), nullable=False),  # redacted
     sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
@@ -99,14 +111,48 @@ class QuestionLog:
                 )
             )
 
+    def record_unhelpful(self, answer_id: str, message: str, now: dt.datetime | None = None) -> None:
+        """Keep, redacted, the question whose answer ``answer_id`` a visitor rated not helpful."""
+        text = redact(message)[:MAX_TEXT] if self.enabled else ""
+        if not text:
+            return
+        values = {"group_key": group_key(text), "text": text, "asked_at": now or dt.datetime.now(dt.UTC)}
+        with self.engine.begin() as connection:
+            connection.execute(unhelpful_questions.insert().values(answer_id=answer_id, **values))
+
     def purge(self, now: dt.datetime | None = None) -> int:
         """Delete what is past retention (everything, when logging is off); returns how many rows went."""
-        statement = question_log.delete()
-        if self.enabled:
-            cutoff = (now or dt.datetime.now(dt.UTC)) - self.retention
-            statement = statement.where(question_log.c.asked_at < cutoff)
+        gone = 0
         with self.engine.begin() as connection:
-            return int(connection.execute(statement).rowcount or 0)
+            for table in (question_log, unhelpful_questions):
+                statement = table.delete()
+                if self.enabled:
+                    cutoff = (now or dt.datetime.now(dt.UTC)) - self.retention
+                    statement = statement.where(table.c.asked_at < cutoff)
+                gone += int(connection.execute(statement).rowcount or 0)
+        return gone
+
+    def unhelpful_groups(self, answer_id: str, limit: int = 5, now: dt.datetime | None = None) -> list[QuestionGroup]:
+        """The questions that led visitors to rate ``answer_id`` not helpful, as groups, most asked first."""
+        cutoff = (now or dt.datetime.now(dt.UTC)) - self.retention
+        table = unhelpful_questions
+        count, latest = sa.func.count().label("asked"), sa.func.max(table.c.id).label("latest_id")
+        first, last = sa.func.min(table.c.asked_at).label("first_seen"), sa.func.max(table.c.asked_at).label("last")
+        query = (
+            sa.select(table.c.group_key, count, first, last, latest)
+            .where((table.c.answer_id == answer_id) & (table.c.asked_at >= cutoff))
+            .group_by(table.c.group_key)
+            .order_by(count.desc(), last.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+            selected = sa.select(table.c.id, table.c.text).where(table.c.id.in_([row.latest_id for row in rows]))
+            texts = {row.id: row.text for row in connection.execute(selected)}
+        return [
+            QuestionGroup(texts[row.latest_id], int(row.asked), _utc(row.first_seen), _utc(row.last), row.group_key)
+            for row in rows
+        ]
 
     def groups(self, limit: int = 200, now: dt.datetime | None = None) -> list[QuestionGroup]:
         """The most asked groups first, then the most recent; nothing past retention, even before a purge."""

@@ -56,6 +56,7 @@ class UnhelpfulAnswer:
     unhelpful: int
     helpful: int
     opening: str = ""  # the passage's first words
+    questions: tuple[QuestionGroup, ...] = ()  # what the visitors who said "No" had asked, redacted and grouped
 
 
 def opening(text: str, count: int = OPENING_WORDS) -> str:
@@ -91,7 +92,10 @@ class Report:
                 }
                 for g in self.unanswered
             ],
-            "unhelpful": [vars(a) for a in self.unhelpful],
+            "unhelpful": [
+                {**vars(a), "questions": [{"question": g.text, "count": g.count} for g in a.questions]}
+                for a in self.unhelpful
+            ],
             "crisis_per_day": [{"day": day, "count": count} for day, count in self.crisis],
             "question_log": {"enabled": self.logging_questions, "retention_days": self.retention_days},
             "stale_after_days": self.stale_after_days,
@@ -160,6 +164,7 @@ def make_report(
             r.unhelpful,
             r.helpful,
             opening(by_id[r.answer_id].text) if r.answer_id in by_id else "",
+            tuple(questions.unhelpful_groups(r.answer_id)),
         )
         for r in storage.ratings()
     )

@@ -470,6 +470,8 @@ def test_one_vote_per_reply_keeps_the_focus_and_can_be_changed_once(browser: Bro
         expect(yes).to_have_attribute("aria-pressed", "false")
         assert focused_is(page, no), "the focus left the button the visitor pressed"
         assert counts(first_id) == (helpful, unhelpful + 1)
+        # The "No" carried the question it answered, for the content team (redacted, beside the answer).
+        assert IN_SCOPE in [group.text for group in storage.questions.unhelpful_groups(first_id)]
 
         # Changed their mind: the second vote posts the other value, and the focus follows it.
         page.keyboard.press("Shift+Tab")
@@ -615,6 +617,16 @@ def test_a_posted_form_without_a_question_gets_a_clear_error(site: Site) -> None
     assert (
         httpx.post(site.url + "/feedback", data={"answer_id": "no-such-answer", "helpful": "true"}).status_code == 404
     )
+
+
+def test_without_javascript_a_no_vote_carries_its_question_to_the_content_team(site: Site) -> None:
+    page = httpx.post(site.url + "/", data={"message": IN_SCOPE})
+    assert f'<input type="hidden" name="question" value="{IN_SCOPE}">' in page.text
+    answer = httpx.post(site.url + "/api/chat", json={"message": IN_SCOPE}).json()["answers"][0]["id"]
+    asked = "Does the dizziness come back the next day?"
+    vote = {"answer_id": answer, "helpful": "false", "question": asked}
+    assert httpx.post(site.url + "/feedback", data=vote).status_code == 200
+    assert asked in [group.text for group in site.bot.app.state.storage.questions.unhelpful_groups(answer)]
 
 
 def test_text_reaches_the_page_escaped(site: Site) -> None:

@@ -132,3 +132,35 @@ def test_a_burst_of_new_questions_does_not_push_out_what_visitors_asked_once(tmp
     assert all(question in texts for question in earlier)
     assert shown[0].text == "do you validate parking tickets"
     assert shown[0].count == 2
+
+
+def test_a_not_helpful_vote_keeps_its_question_redacted_beside_the_answer(
+    tmp_path: Path, index_dir: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    """The content team sees what a passage failed to answer, as redacted groups; a "Yes" keeps nothing."""
+    settings = make_settings(tmp_path, index_dir, admin_token="token-for-this-test")
+    question = "Jane Doe here, my number is 555-123-4567: how long does the dizziness last?"
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        answer = client.post("/api/chat", json={"message": "Can ketamine make me dizzy?"}).json()["answers"][0]["id"]
+        for helpful, asked in [
+            (False, question),
+            (False, question.replace("how long", "How long")),
+            (True, "kept by nobody: a yes"),
+        ]:
+            vote = {"answer_id": answer, "helpful": helpful, "question": asked}
+            assert client.post("/api/feedback", json=vote).status_code == 204
+        blank = {"answer_id": answer, "helpful": False, "question": " "}
+        assert client.post("/api/feedback", json=blank).status_code == 422
+
+        report = client.get("/admin/report", headers={"Authorization": "Bearer token-for-this-test"}).json()
+        rated = next(a for a in report["unhelpful"] if a["answer_id"] == answer)
+        assert rated["unhelpful"] == 2
+        [group] = rated["questions"]  # the two wordings differ only in case: one group
+        assert group["count"] == 2
+        assert "dizziness" in group["question"].casefold()
+        assert "Jane" not in group["question"]
+        assert "555" not in group["question"]
+        assert "nobody" not in str(report)
+
+        live.app.state.storage.purge(dt.datetime.now(dt.UTC) + dt.timedelta(days=settings.question_retention_days + 1))
+        assert live.app.state.storage.questions.unhelpful_groups(answer) == []

@@ -209,8 +209,9 @@ async def search(
     responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}, **ERRORS},
 )
 def feedback(body: FeedbackRequest, assistant: AssistantDep, storage: StorageDep, settings: SettingsDep) -> Response:
-    """Record whether an answer helped. Stores the answer id, the vote, the time and the index version.
-    503 with ``Retry-After`` while the database cannot be reached."""
+    """Record whether an answer helped. Stores the answer id, the vote, the time and the index version;
+    with a 'not helpful' vote, the question too, redacted. 503 with ``Retry-After`` while the database
+    cannot be reached."""
     retriever = assistant.retriever
     if not any(p.id == body.answer_id for p in retriever.index.passages):
         raise HTTPException(404, f"no answer with id {body.answer_id!r} in the index being served")
@@ -221,6 +222,8 @@ def feedback(body: FeedbackRequest, assistant: AssistantDep, storage: StorageDep
             raise HTTPException(429, detail, headers={"Retry-After": str(cap.get_expiry())})
     try:
         storage.add_feedback(body.answer_id, body.helpful, retriever.version, body.voter)
+        if not body.helpful and body.question is not None:
+            storage.questions.record_unhelpful(body.answer_id, body.question)
     except SQLAlchemyError as error:
         log.warning("a vote was not stored, the database is unavailable: %s", str(error).splitlines()[0])
         raise HTTPException(503, FEEDBACK_UNAVAILABLE, headers={"Retry-After": "30"}) from error

@@ -187,6 +187,7 @@ def feedback_posted(
     answer_id: Annotated[str, Form()] = "",
     helpful: Annotated[str, Form()] = "",
     voter: Annotated[str, Form()] = "",
+    question: Annotated[str, Form(max_length=4000)] = "",
 ) -> HTMLResponse:
     """The 👍/👎 buttons without JavaScript; with it they go to ``POST /api/feedback``."""
     assistant = _assistant(request)
@@ -195,7 +196,9 @@ def feedback_posted(
         status, thanks = 422, False
     else:
         try:
-            body = FeedbackRequest(answer_id=answer_id, helpful=helpful == "true", voter=voter or None)
+            body = FeedbackRequest(
+                answer_id=answer_id, helpful=helpful == "true", voter=voter or None, question=question or None
+            )
             api.feedback(body, assistant, request.app.state.storage, request.app.state.settings)
         except HTTPException as error:
             status, thanks = error.status_code, False

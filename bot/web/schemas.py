@@ -183,6 +183,11 @@ class FeedbackRequest(BaseModel):
         description="A random id the page makes for each reply (never anything about the visitor): a second "
         "vote with the same id on the same answer replaces the first.",
     )
+    question: Message | None = Field(
+        default=None,
+        description="The question the answer was given to. Kept only with a 'not helpful' vote, redacted as the "
+        "unanswered questions are, so that the content team sees what the passage failed to answer.",
+    )
 
 
 class Ready(BaseModel):

@@ -185,11 +185,11 @@
     const helpful = button.value === "true";
     feedback.dataset.sending = "true";
     try {
-      const response = await postJson("/api/feedback", {
-        answer_id: feedback.elements.answer_id.value,
-        helpful,
-        voter: feedback.elements.voter.value,
-      });
+      const body = { answer_id: feedback.elements.answer_id.value, helpful, voter: feedback.elements.voter.value };
+      // A "No" carries the question it answered (redacted on the server): what the passage failed to answer.
+      const asked = feedback.closest(".exchange")?.querySelector(".question-text");
+      if (!helpful && asked) body.question = asked.textContent;
+      const response = await postJson("/api/feedback", body);
       if (response.status !== 204) throw new Error(String(response.status));
       feedback.dataset.votes = String(votes + 1);
       for (const each of buttons) each.setAttribute("aria-pressed", each === button ? "true" : "false");
