@@ -18,8 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import pdist
 
 from bot.assistant import Assistant
 from bot.embedding import Vectors
@@ -102,6 +100,10 @@ def clusters(whole: Vectors, gist: Vectors, threshold: float = SAME_TOPIC) -> li
     on average are one cluster."""
     if len(whole) < 2:
         return [1] * len(whole)
+    # Imported here: only the dashboard groups questions, and scipy.cluster costs a serving worker 16 MB.
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
     distance = (pdist(whole, "cosine") + pdist(gist, "cosine")) / 2
     tree = linkage(np.clip(distance, 0.0, 2.0), method="average")
     return [int(c) for c in fcluster(tree, t=1.0 - threshold, criterion="distance")]
