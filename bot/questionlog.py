@@ -89,6 +89,30 @@ def fair_share(rows: Sequence[sa.Row[Any]], limit: int) -> list[sa.Row[Any]]:
     return sorted(chosen, key=lambda row: (-row.asked, -_utc(row.last_seen).timestamp()))
 
 
+def _grouped(table: sa.Table, where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """``table``'s rows by group: how often asked, first and last seen, the latest row; most asked first."""
+    count = sa.func.count().label("asked")
+    last = sa.func.max(table.c.asked_at).label("last_seen")
+    first = sa.func.min(table.c.asked_at).label("first_seen")
+    latest_id = sa.func.max(table.c.id).label("latest_id")
+    return (
+        sa.select(table.c.group_key, count, first, last, latest_id)
+        .where(where)
+        .group_by(table.c.group_key)
+        .order_by(count.desc(), last.desc())
+    )
+
+
+def _with_texts(connection: sa.Connection, table: sa.Table, rows: Sequence[sa.Row[Any]]) -> list[QuestionGroup]:
+    """The groups of ``rows`` (from ``_grouped``), each shown by its latest wording."""
+    selected = sa.select(table.c.id, table.c.text).where(table.c.id.in_([row.latest_id for row in rows]))
+    texts = {row.id: row.text for row in connection.execute(selected)}
+    return [
+        QuestionGroup(texts[row.latest_id], int(row.asked), _utc(row.first_seen), _utc(row.last_seen), row.group_key)
+        for row in rows
+    ]
+
+
 class QuestionLog:
     """Writes and reads the log on an SQLAlchemy engine; does nothing at all when ``enabled`` is off."""
 
@@ -136,48 +160,16 @@ class QuestionLog:
         """The questions that led visitors to rate ``answer_id`` not helpful, as groups, most asked first."""
         cutoff = (now or dt.datetime.now(dt.UTC)) - self.retention
         table = unhelpful_questions
-        count, latest = sa.func.count().label("asked"), sa.func.max(table.c.id).label("latest_id")
-        first, last = sa.func.min(table.c.asked_at).label("first_seen"), sa.func.max(table.c.asked_at).label("last")
-        query = (
-            sa.select(table.c.group_key, count, first, last, latest)
-            .where((table.c.answer_id == answer_id) & (table.c.asked_at >= cutoff))
-            .group_by(table.c.group_key)
-            .order_by(count.desc(), last.desc())
-            .limit(limit)
-        )
+        query = _grouped(table, (table.c.answer_id == answer_id) & (table.c.asked_at >= cutoff)).limit(limit)
         with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
-            selected = sa.select(table.c.id, table.c.text).where(table.c.id.in_([row.latest_id for row in rows]))
-            texts = {row.id: row.text for row in connection.execute(selected)}
-        return [
-            QuestionGroup(texts[row.latest_id], int(row.asked), _utc(row.first_seen), _utc(row.last), row.group_key)
-            for row in rows
-        ]
+            return _with_texts(connection, table, connection.execute(query).all())
 
     def groups(self, limit: int = 200, now: dt.datetime | None = None) -> list[QuestionGroup]:
         """The most asked groups first, then the most recent; nothing past retention, even before a purge."""
         cutoff = (now or dt.datetime.now(dt.UTC)) - self.retention
-        count = sa.func.count().label("asked")
-        last = sa.func.max(question_log.c.asked_at).label("last_seen")
-        first = sa.func.min(question_log.c.asked_at).label("first_seen")
-        latest_id = sa.func.max(question_log.c.id).label("latest_id")
-        query = (
-            sa.select(question_log.c.group_key, count, first, last, latest_id)
-            .where(question_log.c.asked_at >= cutoff)
-            .group_by(question_log.c.group_key)
-            .order_by(count.desc(), last.desc())
-        )
         with self.engine.connect() as connection:
-            rows = fair_share(connection.execute(query).all(), limit)
-            ids = [row.latest_id for row in rows]
-            selected = sa.select(question_log.c.id, question_log.c.text).where(question_log.c.id.in_(ids))
-            texts = {row.id: row.text for row in connection.execute(selected)}
-        return [
-            QuestionGroup(
-                texts[row.latest_id], int(row.asked), _utc(row.first_seen), _utc(row.last_seen), row.group_key
-            )
-            for row in rows
-        ]
+            rows = connection.execute(_grouped(question_log, question_log.c.asked_at >= cutoff)).all()
+            return _with_texts(connection, question_log, fair_share(rows, limit))
 
     def asked_at(self, now: dt.datetime | None = None) -> list[dt.datetime]:
         """When each kept question was asked (within retention), for totals per day and per week."""
