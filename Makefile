@@ -67,7 +67,7 @@ calibrate: $(VENV)/.installed
 
 # Two minutes of 16 clients against a real server on loopback, with a rebuild and reload half-way.
 soak: index
-	$(BIN)/python -m bot.soak --duration 120 --clients 16
+	$(BIN)/python -m bot.ops.soak --duration 120 --clients 16
 
 # The performance benchmark: the real server on loopback, against a plain per-request path.
 bench: index

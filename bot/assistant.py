@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bot.content import SAFETY_FOLDER
 from bot.embedding import Embedder, Vectors
 from bot.index import IndexRefused, load_index, read_manifest
 from bot.language import language_notice
 from bot.query import CONTACT_TOPIC, Query, QueryReader, words
 from bot.retrieval import Result, Retriever
-from bot.safety import CRISIS_NOTICE, CrisisDetector
+from bot.safety import CRISIS_NOTICE, SAFETY_FOLDER, CrisisDetector
 from bot.settings import Settings
 
 MAX_ANSWERS = 3
@@ -194,6 +193,11 @@ class Lookup:
     matched: bool
     shown: frozenset[str]
     index_version: str
+
+
+def load_assistant(settings: Settings, embedder: Embedder) -> Assistant:
+    """The assistant for the index in ``settings.index_dir``, with every check; raises ``IndexRefused``."""
+    return Assistant(settings, *load_release(settings, embedder))
 
 
 def shown_answers(ranking: Sequence[Result], margin: float) -> list[Result]:

@@ -191,7 +191,7 @@ def build_index(
     staging = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.build-", dir=index_dir.parent))
     try:
         faiss.write_index(index, str(staging / INDEX_FILE))
-        records = {"passages": [asdict(p) for p in passages], "owners": owners}
+        records = {"passages": [passage_to_dict(p) for p in passages], "owners": owners}
         (staging / PASSAGES_FILE).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
         (staging / SYNONYMS_FILE).write_text(json.dumps(synonyms, ensure_ascii=False, indent=1), encoding="utf-8")
         faiss.write_index(scope_index, str(staging / OUT_OF_SCOPE_FILE))
@@ -248,6 +248,24 @@ def read_manifest(index_dir: Path) -> Manifest:
     return manifest
 
 
+def passage_to_dict(passage: Passage) -> dict[str, Any]:
+    return {**asdict(passage), "questions": list(passage.questions), "headings": list(passage.headings)}
+
+
+def passage_from_dict(data: dict[str, Any]) -> Passage:
+    return Passage(**{**data, "questions": tuple(data["questions"]), "headings": tuple(data["headings"])})
+
+
+def read_passages(index_dir: Path) -> tuple[Manifest, tuple[Passage, ...]]:
+    """An index folder's manifest and passages, without touching the FAISS file."""
+    manifest = read_manifest(index_dir)
+    try:
+        records = json.loads((index_dir / PASSAGES_FILE).read_text(encoding="utf-8"))
+        return manifest, tuple(passage_from_dict(p) for p in records["passages"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise IndexRefused(f"{index_dir / PASSAGES_FILE} cannot be read: {error}") from error
+
+
 def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
     """Load and fully check an index for the given model, or raise ``IndexRefused``."""
     manifest = read_manifest(index_dir)
@@ -269,10 +287,7 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
             raise IndexRefused(f"{path} does not match the manifest (changed or damaged)")
     try:
         records = json.loads((index_dir / PASSAGES_FILE).read_text(encoding="utf-8"))
-        passages = tuple(
-            Passage(**{**p, "questions": tuple(p["questions"]), "headings": tuple(p["headings"])})
-            for p in records["passages"]
-        )
+        passages = tuple(passage_from_dict(p) for p in records["passages"])
         owners = np.asarray(records["owners"], dtype=np.int64)
         synonyms = json.loads((index_dir / SYNONYMS_FILE).read_text(encoding="utf-8"))
         scope_records = json.loads((index_dir / OUT_OF_SCOPE_TEXTS).read_text(encoding="utf-8"))

@@ -23,11 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.index import IndexRefused, read_manifest, swap_in
-from bot.release import Release, ReloadResult
 from bot.release_store import CHANNEL, ReleaseStore
+from bot.reload import Release, ReloadResult
 from bot.settings import Settings
 
-log = logging.getLogger("bot.release")
+log = logging.getLogger("bot.reload")
 
 
 def _staging(index_dir: Path) -> Path:

@@ -43,6 +43,7 @@ CRISIS_NOTICE = (
     "En español: llama al 988 y marca 2."
 )
 
+SAFETY_FOLDER = "safety"  # the crisis lists, in the knowledge folder and in the index built from it
 PATTERNS_FILE = "crisis-patterns.yaml"  # English; other languages in crisis-patterns-<language>.yaml
 PATTERNS_GLOB = "crisis-patterns*.yaml"
 EXAMPLES_FILE = "crisis-examples.yaml"

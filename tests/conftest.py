@@ -13,15 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from fleet import REDIS_SERVER, PostgresServer, RedisServer, free_port, postgres_bin
 from playwright.sync_api import Browser, sync_playwright
 
-from bot.assistant import Assistant
-from bot.content import build
+from bot.assistant import Assistant, load_assistant
+from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
+from bot.ops.localservices import REDIS_SERVER, PostgresServer, RedisServer, postgres_bin
+from bot.ops.server import free_port
+from bot.serving import uvicorn_options
 from bot.settings import PROJECT_ROOT, Settings
-from bot.web.app import create_app, load_assistant
-from bot.web.server import uvicorn_options
+from bot.web.app import create_app
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 KNOWLEDGE = PROJECT_ROOT / "knowledge"

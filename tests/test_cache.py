@@ -10,7 +10,7 @@ from conftest import LiveServer, make_settings
 
 from bot.assistant import load_retriever
 from bot.cache import ReplyCache, normalise
-from bot.content import build
+from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
 
 

@@ -13,7 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from bot.cli import app, short_names
+from bot.cli import app
+from bot.content.commands import short_names
 from bot.index import MANIFEST_FILE
 from bot.knowledge import display_path
 from bot.scope import CALIBRATION_FILE

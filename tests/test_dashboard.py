@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 from test_pages import CONTRAST_JS, DESKTOP, PHONE, screenshot
 from test_release import add_aftercare
 
-from bot.content import build
+from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
 from bot.index import Manifest
 from bot.settings import Settings

@@ -14,9 +14,9 @@ from conftest import LiveServer, make_settings
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from bot.deploy import DEPLOY_DIR, DeployError, render_haproxy
 from bot.embedding import SentenceTransformerEmbedder
-from bot.localfleet import HAPROXY, Balancer
+from bot.ops.deploy import DEPLOY_DIR, DeployError, render_haproxy
+from bot.ops.localfleet import HAPROXY, Balancer
 
 pytestmark = pytest.mark.skipif(
     not Path(HAPROXY).exists(), reason="no haproxy: apt-get install -y haproxy (.ci/run does)"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.assistant import Assistant
-from bot.evaluation import RANK_DEPTH, EvalFileError, evaluate, read_eval_file
+from bot.content.evaluation import RANK_DEPTH, EvalFileError, evaluate, read_eval_file
 from bot.text import fold
 
 DEV_EVAL = Path(__file__).parent / "data" / "eval" / "dev.yaml"

@@ -22,14 +22,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import KNOWLEDGE
-from fleet import REDIS_SERVER, PostgresServer, RedisServer
 from test_fleet_releases import damaged_copy
 from test_release import add_aftercare
 
-from bot.content import build
+from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
 from bot.index import read_manifest
-from bot.localfleet import HAPROXY, Balancer, Load, Outcome, Replica, wait_until
+from bot.ops.localfleet import HAPROXY, Balancer, Load, Outcome
+from bot.ops.localservices import REDIS_SERVER, PostgresServer, RedisServer
+from bot.ops.server import Server, wait_until
 from bot.release_store import ReleaseStore
 from bot.schema import migrate
 from bot.storage import create_engine
@@ -57,7 +58,7 @@ QUESTIONS = [
 class Fleet:
     database: str
     store: ReleaseStore
-    replicas: list[Replica]
+    replicas: list[Server]
     balancer: Balancer
     first: str
 
@@ -98,7 +99,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer, in
             "FAQBOT_METRICS_ALLOW": "127.0.0.1",
             "FAQBOT_LOG_QUESTIONS": "off",
         }
-        replicas.append(Replica(environment, folder / f"replica-{n}.log").start())
+        replicas.append(Server(environment, folder / f"replica-{n}.log").start())
     balancer = None
     try:
         for replica in replicas:
@@ -114,7 +115,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer, in
         engine.dispose()
 
 
-def served(replica: Replica) -> str | None:
+def served(replica: Server) -> str | None:
     try:
         version: str = httpx.get(replica.url + "/readyz", timeout=5).json()["index_version"]
         return version
@@ -139,7 +140,7 @@ def publish(database: str, index: Path) -> str:
 class Switches:
     """When (wall-clock time) each replica first answered /readyz with ``version``, polled every 50 ms."""
 
-    def __init__(self, replicas: list[Replica], version: str) -> None:
+    def __init__(self, replicas: list[Server], version: str) -> None:
         self.replicas, self.version = replicas, version
         self.at: dict[str, float] = {}
         self.stop = threading.Event()

@@ -3,8 +3,8 @@ itself runs in tests/test_fleet.py; the measurement is for `faqbot bench --fleet
 
 from __future__ import annotations
 
-from bot.bench import Phase
-from bot.fleet_bench import FleetRun, table
+from bot.ops.bench import Phase
+from bot.ops.fleet_bench import FleetRun, table
 
 
 def phase(name: str, requests: int, seconds: float) -> Phase:

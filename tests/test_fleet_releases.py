@@ -17,12 +17,13 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import KNOWLEDGE, LiveServer, make_settings
-from fleet import PostgresServer, free_port
 from test_release import add_aftercare, cli, wait_for_version
 from test_schema import faqbot
 
 from bot.embedding import SentenceTransformerEmbedder
 from bot.index import INDEX_FILE, MANIFEST_FILE, index_version, read_manifest
+from bot.ops.localservices import PostgresServer
+from bot.ops.server import free_port
 from bot.release_store import ReleaseStore
 from bot.schema import migrate
 from bot.settings import Settings

@@ -33,11 +33,10 @@ from importing_sources import (
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
-from bot.content import build
+from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
-from bot.index import PASSAGES_FILE
+from bot.index import PASSAGES_FILE, passage_from_dict
 from bot.knowledge import FLAGGED_OPEN, Passage, read_file, slugify
-from bot.release import passage_from_dict
 from bot.settings import PROJECT_ROOT
 
 SECTIONS = knowledge_sections()

@@ -12,7 +12,7 @@ import faiss
 import numpy as np
 import pytest
 
-from bot.content import ContentError, build
+from bot.content.checks import ContentError, build
 from bot.embedding import SentenceTransformerEmbedder, Vectors
 from bot.index import (
     INDEX_FILE,

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.content import read_content
+from bot.content.checks import read_content
 from bot.knowledge import Passage, load_knowledge
 from bot.settings import PROJECT_ROOT
 

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.embedding import SentenceTransformerEmbedder
 from bot.index import INDEX_FILE
-from bot.localfleet import Replica
+from bot.ops.server import Server
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -121,7 +121,7 @@ def test_metrics_add_up_every_worker(tmp_path: Path, index_dir: Path) -> None:
         "FAQBOT_RATE_LIMIT": "0",
         "FAQBOT_SEARCH_RATE_LIMIT": "0",
     }
-    replica = Replica(environment, tmp_path / "serve.log", workers=2).start()
+    replica = Server(environment, tmp_path / "serve.log", workers=2).start()
     try:
         replica.wait_ready()
         # Separate connections, so that both workers take some of them.

@@ -639,18 +639,6 @@ def test_text_reaches_the_page_escaped(site: Site) -> None:
 # ---------------------------------------------------------------- related topics and starters
 
 
-def test_related_topics_skip_the_answer_sections_and_their_questions_find_them(assistant: Assistant) -> None:
-    reply = assistant.chat(IN_SCOPE)
-    answered = {r.passage.section for r in reply.answers}
-    topics = topics_below(reply.ranking, assistant.retriever.index.passages, shown=len(reply.answers))
-    assert 1 <= len(topics) <= 3
-    for topic in topics:
-        assert topic.section not in answered
-        asked = assistant.chat(topic.question)
-        assert asked.matched
-        assert asked.answers[0].passage.section == topic.section
-
-
 def test_the_related_endpoint_returns_topics_and_refuses_an_empty_question(site: Site, assistant: Assistant) -> None:
     reply = assistant.chat(IN_SCOPE)
     below = topics_below(reply.ranking, assistant.retriever.index.passages, shown=len(reply.answers))

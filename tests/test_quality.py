@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.assistant import Assistant
-from bot.evaluation import Report, evaluate, read_eval_file
+from bot.content.evaluation import Report, evaluate, read_eval_file
 
 EVAL = Path(__file__).parent / "data" / "eval"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import make_settings
-from fleet import RedisServer
 from starlette.testclient import TestClient
 
 from bot.embedding import SentenceTransformerEmbedder
+from bot.ops.localservices import RedisServer
 from bot.web.app import create_app
 
 PROXY = ("127.0.0.1", 40000)  # the load balancer, as each replica sees it

@@ -11,9 +11,9 @@ from conftest import KNOWLEDGE, make_settings
 
 import bot.index
 from bot.assistant import Assistant, load_retriever
-from bot.content import build
+from bot.content.checks import build
+from bot.content.evaluation import read_eval_file
 from bot.embedding import SentenceTransformerEmbedder, Vectors
-from bot.evaluation import read_eval_file
 from bot.index import LoadedIndex, load_index
 from bot.retrieval import best_first
 from bot.settings import Settings

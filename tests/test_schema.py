@@ -16,8 +16,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from fleet import PostgresServer, free_port
 
+from bot.ops.localservices import PostgresServer
+from bot.ops.server import free_port
 from bot.schema import alembic_config, current, declared, head, migrate
 from bot.settings import PROJECT_ROOT
 from bot.storage import Storage, create_engine

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bot.assistant import Assistant
 from bot.cli import app
-from bot.content import read_content
+from bot.content.checks import read_content
 from bot.index import read_manifest
 from bot.scope import CALIBRATION_FILE, ScopeModel, ScopeSignals, read_calibration
 

@@ -4,22 +4,19 @@ take a release. Each test starts the real command on loopback and stops it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
 
-from bot.content import build
+from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
+from bot.ops.server import Server
 
 NEW_FILE = """---
 title: Parking
@@ -34,30 +31,8 @@ whole visit; someone else must drive you home afterwards, so ask them to wait fo
 """
 
 
-class Served:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.process, self.port, self.log = process, port, log
-        self.url = f"http://127.0.0.1:{port}"
-
-    def wait_ready(self) -> str:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                response = httpx.get(f"{self.url}/readyz", timeout=5)
-                if response.status_code == 200:
-                    version: str = response.json()["index_version"]
-                    return version
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("the server did not become ready")
-
-
-def serve(tmp: Path, index_dir: Path, knowledge_dir: Path, *args: str, **env: str) -> Served:
-    port = free_port()
+def serve(tmp: Path, index_dir: Path, knowledge_dir: Path, workers: int = 1, **env: str) -> Server:
     environment = {
-        **os.environ,
         "HF_HUB_OFFLINE": "1",
         "FAQBOT_INDEX_DIR": str(index_dir),
         "FAQBOT_KNOWLEDGE_DIR": str(knowledge_dir),
@@ -65,11 +40,7 @@ def serve(tmp: Path, index_dir: Path, knowledge_dir: Path, *args: str, **env: st
         "FAQBOT_RATE_LIMIT": "0",
         **env,
     }
-    command = [sys.executable, "-m", "bot", "serve", "--port", str(port), *args]
-    log = tmp / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
-    return Served(process, port, log)
+    return Server(environment, tmp / "serve.log", workers).start()
 
 
 @pytest.fixture
@@ -80,26 +51,19 @@ def index_copy(tmp_path: Path, index_dir: Path) -> Path:
 
 
 @pytest.fixture
-def stopper() -> Iterator[list[Served]]:
-    started: list[Served] = []
+def stopper() -> Iterator[list[Server]]:
+    started: list[Server] = []
     yield started
     for served in started:
-        if served.process.poll() is None:
-            # SIGTERM, as an operator stops it: SIGKILL would leave `--workers` children serving on.
-            served.process.terminate()
-            try:
-                served.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                served.process.kill()
-                served.process.wait(timeout=30)
+        served.stop()  # SIGTERM, as an operator stops it: SIGKILL would leave `--workers` children serving on
 
 
 def test_shutdown_finishes_the_request_in_flight(
-    tmp_path: Path, index_copy: Path, knowledge_copy: Path, stopper: list[Served]
+    tmp_path: Path, index_copy: Path, knowledge_copy: Path, stopper: list[Server]
 ) -> None:
     served = serve(tmp_path, index_copy, knowledge_copy)
     stopper.append(served)
-    served.wait_ready()
+    served.wait_ready(300)
     body = json.dumps({"message": "Can ketamine make me dizzy?"}).encode()
     with socket.create_connection(("127.0.0.1", served.port), timeout=60) as sock:
         head = (
@@ -128,19 +92,18 @@ def test_every_worker_serves_the_new_version_after_a_release(
     index_copy: Path,
     knowledge_copy: Path,
     embedder: SentenceTransformerEmbedder,
-    stopper: list[Served],
+    stopper: list[Server],
 ) -> None:
     served = serve(
         tmp_path,
         index_copy,
         knowledge_copy,
-        "--workers",
-        "2",
+        workers=2,
         FAQBOT_WATCH_INDEX="true",
         FAQBOT_WATCH_INTERVAL="1",
     )
     stopper.append(served)
-    old = served.wait_ready()
+    old = served.wait_ready(300).served_version()
     (knowledge_copy / "parking.md").write_text(NEW_FILE, encoding="utf-8")
     new = build(knowledge_copy, index_copy, embedder).index_version
     assert new != old

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from bot.content.trends import DAYS, trend_charts
 from bot.storage import Storage
-from bot.trends import DAYS, trend_charts
 
 
 def test_replies_votes_and_crisis_replies_make_four_charts_of_thirty_days(tmp_path: Path) -> None:

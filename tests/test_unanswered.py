@@ -7,9 +7,9 @@ import datetime as dt
 from pathlib import Path
 
 from bot.assistant import Assistant
+from bot.content.unanswered import TopicList, per_week, topics
 from bot.questionlog import QuestionGroup, group_key
 from bot.storage import Handled, Storage
-from bot.unanswered import TopicList, per_week, topics
 
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
 

@@ -10,12 +10,11 @@ import pytest
 from conftest import make_settings
 
 from bot.assistant import Assistant
-from bot.content import build
+from bot.content.checks import build
+from bot.content.waiting import Piece, WaitingReleases, waiting_build, word_changes
 from bot.embedding import SentenceTransformerEmbedder
-from bot.index import IndexRefused
+from bot.index import IndexRefused, read_passages
 from bot.knowledge import Passage
-from bot.release import read_passages
-from bot.waiting import Piece, WaitingReleases, waiting_build, word_changes
 
 
 def test_changed_words_are_marked_and_the_rest_kept_as_it_was() -> None:

@@ -18,17 +18,16 @@ from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 
 from bot.assistant import Assistant
-from bot.index import IndexRefused
-from bot.release import IndexWatcher, Release, ReloadResult, passage_to_dict
-from bot.report import LISTS, Report, make_report
-from bot.settings import PROJECT_ROOT, Settings
+from bot.content.report import LISTS, Report, make_report
+from bot.index import IndexRefused, passage_to_dict
+from bot.reload import IndexWatcher, Release, ReloadResult
+from bot.settings import Settings
 from bot.storage import Storage
 from bot.web import metrics, sessions
+from bot.web.deps import AssistantDep, templates
 
-TEMPLATES = Jinja2Templates(directory=str(PROJECT_ROOT / "web" / "templates"))
 SESSION_COOKIE = "faqbot_admin"
 OUTCOME_COOKIE = "faqbot_admin_outcome"  # a reload's outcome, shown once after the redirect
 CLOSED = "the admin area is closed: set FAQBOT_ADMIN_TOKEN to open it"
@@ -72,15 +71,7 @@ def require_admin(request: Request) -> None:
         raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_assistant(request: Request) -> Assistant:
-    assistant: Assistant | None = request.app.state.assistant
-    if assistant is None:
-        raise HTTPException(503, "the index is still loading")
-    return assistant
-
-
 Admin = Depends(require_admin)
-AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 
 
 def current_report(request: Request, assistant: Assistant) -> Report:
@@ -90,7 +81,7 @@ def current_report(request: Request, assistant: Assistant) -> Report:
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, name, context, status_code=status)
+    return templates.TemplateResponse(request, name, context, status_code=status)
 
 
 @router.post("/login", include_in_schema=False)

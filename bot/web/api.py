@@ -14,11 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.assistant import Assistant, ChatReply
 from bot.cache import ReplyCache, normalise
-from bot.settings import Settings
-from bot.storage import Storage
-from bot.web import metrics
-from bot.web.ratelimit import Allowance, client_key
-from bot.web.schemas import (
+from bot.schemas import (
     MESSAGE_SCHEMA,
     ChatRequest,
     ChatResponse,
@@ -28,6 +24,10 @@ from bot.web.schemas import (
     SearchResponse,
     clean_message,
 )
+from bot.storage import Storage
+from bot.web import metrics
+from bot.web.deps import AssistantDep, SettingsDep, StorageDep
+from bot.web.ratelimit import Allowance, client_key
 
 router = APIRouter()
 log = logging.getLogger("bot")
@@ -56,30 +56,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def current_assistant(request: Request) -> Assistant:
-    """The assistant serving this app; 503 while the index is still loading."""
-    assistant: Assistant | None = request.app.state.assistant
-    if assistant is None:
-        raise HTTPException(503, "the index is still loading")
-    return assistant
-
-
-# The dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker
-# thread, and four thread hand-offs per request cost more than answering a repeated question.
-async def get_assistant(request: Request) -> Assistant:
-    return current_assistant(request)
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
-
-
+# The dependencies are ``async def`` on purpose (``bot.web.deps``).
 async def get_replies(request: Request) -> ReplyCache[Answered]:
     replies: ReplyCache[Answered] = request.app.state.replies
     return replies
@@ -90,9 +67,6 @@ async def get_results(request: Request) -> ReplyCache[Found]:
     return results
 
 
-AssistantDep = Annotated[Assistant, Depends(get_assistant)]
-StorageDep = Annotated[Storage, Depends(get_storage)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 RepliesDep = Annotated[ReplyCache[Answered], Depends(get_replies)]
 ResultsDep = Annotated[ReplyCache[Found], Depends(get_results)]
 

@@ -15,29 +15,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from bot import __version__
-from bot.assistant import Assistant, load_release
+from bot.assistant import load_assistant
 from bot.batching import MicroBatcher
 from bot.cache import ReplyCache
 from bot.embedding import Embedder
 from bot.onnx_embedding import load_serving_embedder
 from bot.redaction import quiet_access_log
-from bot.release import freeze_loaded
 from bot.release_follower import ReleaseFollower, fetch_current
 from bot.release_store import ReleaseStore
+from bot.reload import freeze_loaded
 from bot.settings import Settings
 from bot.storage import Storage
-from bot.web import admin, api, dashboard, docs, fleet, metrics, pages, security
+from bot.web import admin, api, dashboard, deps, docs, fleet, metrics, pages, security
 from bot.web.ratelimit import Allowance, LimitStore
 
 log = logging.getLogger("bot")
-
-
-def load_embedder(settings: Settings) -> Embedder:
-    return load_serving_embedder(settings)
-
-
-def load_assistant(settings: Settings, embedder: Embedder) -> Assistant:
-    return Assistant(settings, *load_release(settings, embedder))
 
 
 async def follow_releases(app: FastAPI) -> asyncio.Task[None] | None:
@@ -57,7 +49,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        model = embedder if embedder is not None else await asyncio.to_thread(load_embedder, settings)
+        model = embedder if embedder is not None else await asyncio.to_thread(load_serving_embedder, settings)
         if settings.batching:  # concurrent questions share one encode call (bot/batching.py)
             model = MicroBatcher(model, settings.batch_max_size, settings.batch_max_wait_ms / 1000)
             await model.start()
@@ -109,7 +101,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.include_router(metrics.router)
     app.include_router(docs.router)
     quiet_access_log()  # query strings (?q=...) may hold a visitor's question
-    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=deps.STATIC_DIR), name="static")
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     security.install(app, settings)

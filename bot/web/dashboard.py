@@ -13,15 +13,16 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from bot.assistant import Assistant
+from bot.content.trends import trend_charts
+from bot.content.unanswered import TopicList, per_week
+from bot.content.waiting import WaitingBuild, WaitingReleases, waiting_build
 from bot.index import IndexRefused
 from bot.questionlog import MAX_KEY
+from bot.schemas import ChatResponse, clean_message
 from bot.storage import MAX_EDITOR, Storage
-from bot.trends import trend_charts
-from bot.unanswered import TopicList, per_week
-from bot.waiting import WaitingBuild, WaitingReleases, waiting_build
 from bot.web import admin, sessions
+from bot.web.deps import current_assistant, templates
 from bot.web.pages import marked
-from bot.web.schemas import ChatResponse, clean_message
 from bot.wording import day_words, iso, short_version, when_words, zone
 
 EDITOR_COOKIE = "faqbot_editor"  # the name an editor last marked a group handled with, to fill it in
@@ -29,7 +30,7 @@ MAX_KEYS = 200
 
 # As every admin route: a form on another site must not post here with an editor's cookie.
 router = APIRouter(prefix="/admin", include_in_schema=False, dependencies=[Depends(sessions.refuse_other_sites)])
-env = admin.TEMPLATES.env
+env = templates.env
 env.filters["marked"] = marked
 env.filters["iso"] = iso
 env.filters["version"] = short_version
@@ -50,7 +51,7 @@ def _signed_in_assistant(request: Request) -> Assistant | Response:
     """The assistant for a signed-in editor; the sign-in page (401) for anyone else."""
     try:
         if admin.is_admin(request):
-            return admin.get_assistant(request)
+            return current_assistant(request)
     except HTTPException as error:
         if error.status_code == 503:
             raise

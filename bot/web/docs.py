@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from swagger_ui_bundle import swagger_ui_path
 
-from bot.web.pages import templates
+from bot.web.deps import templates
 
 SWAGGER_UI = Path(swagger_ui_path)
 ASSETS = {"swagger-ui-bundle.js", "swagger-ui.css"}  # all the page loads; nothing else there is served

@@ -15,7 +15,7 @@ from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.release_store import Refusal, ReleaseStore, ReplicaState
-from bot.web.admin import TEMPLATES
+from bot.web.deps import templates
 
 log = logging.getLogger("bot")
 
@@ -46,5 +46,5 @@ def utc(stamp: dt.datetime) -> str:
 
 def install() -> None:
     """Let the admin templates ask for the fleet."""
-    TEMPLATES.env.globals["fleet_of"] = fleet_of
-    TEMPLATES.env.globals["utc"] = utc
+    templates.env.globals["fleet_of"] = fleet_of
+    templates.env.globals["utc"] = utc

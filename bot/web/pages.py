@@ -14,24 +14,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from bot.assistant import DISCLAIMER, Assistant, ChatReply
 from bot.safety import CRISIS_NOTICE
-from bot.settings import PROJECT_ROOT, Settings
+from bot.schemas import MAX_HISTORY, MESSAGE_SCHEMA, ChatResponse, FeedbackRequest, clean_message
+from bot.settings import Settings
 from bot.topics import Topic, topics_below
 from bot.web import api
-from bot.web.schemas import MAX_HISTORY, MESSAGE_SCHEMA, ChatResponse, FeedbackRequest, clean_message
+from bot.web.deps import STATIC_DIR, current_assistant, templates
 
-WEB = PROJECT_ROOT / "web"
-STATIC_DIR = WEB / "static"
 STAFF_RESULTS = 10
 
 router = APIRouter()
-templates = Jinja2Templates(directory=WEB / "templates")  # autoescape is on for .html
 
 
 def marked(text: str, highlights: Iterable[Sequence[int]] | None) -> list[tuple[str, bool]]:
@@ -247,7 +244,7 @@ async def related(
     ] = [],  # noqa: B006 - FastAPI copies a default, it is never shared
 ) -> dict[str, list[dict[str, str]]]:
     """Up to three sections near the question that its answer did not show, each with a question to ask."""
-    assistant = api.current_assistant(request)
+    assistant = current_assistant(request)
     try:
         text = clean_message(q)
     except ValueError as error:

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot.settings import Settings
 from bot.web import admin
 from bot.web.asgi import send_json
+from bot.web.deps import templates
 
 # Each visitor route counts in a bucket of its own; the no-JavaScript forms count with their API twins,
 # so that they are no way around the limit.
@@ -180,7 +181,7 @@ class RateLimit:
             retry_after = item.get_expiry()
         headers = {"retry-after": str(retry_after)}
         if bucket == ADMIN_PREFIX and "text/html" in request.headers.get("accept", ""):
-            page = admin.TEMPLATES.get_template("admin_busy.html").render(retry_after=retry_after)
+            page = templates.get_template("admin_busy.html").render(retry_after=retry_after)
             await HTMLResponse(page, 429, headers)(scope, receive, send)
             return
         body = {"detail": f"too many requests: the limit is {item}; try again in {retry_after} s"}

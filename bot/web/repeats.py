@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.schemas import ChatRequest
 from bot.web import api, metrics
-from bot.web.schemas import ChatRequest
 
 CHAT_PATH = "/api/chat"
 

@@ -18,12 +18,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from bot.schemas import ErrorBody
 from bot.settings import Settings
 from bot.web.asgi import header, send_json
 from bot.web.metrics import RequestMetrics
 from bot.web.ratelimit import RateLimit
 from bot.web.repeats import AnswerRepeats
-from bot.web.schemas import ErrorBody
 
 log = logging.getLogger("bot.web")
 

@@ -1,7 +1,7 @@
 """What every reader hands over: a document as headings, paragraphs and lists, in reading order.
 
 Readers only find structure; they never change a word. Rendering it as a knowledge file is
-``bot.importing.draft``'s business.
+``bot.content.importing.draft``'s business.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The operators' commands for a fleet: ``migrate`` the shared database, ``publish`` a release to it and
-``rollback`` to an earlier one (``bot.release_store``). ``bot.cli`` registers them."""
+"""The operators' commands: ``migrate`` the shared database, ``publish`` a release to it and ``rollback``
+to an earlier one (``bot.release_store``), and ``bench``. ``bot.cli`` registers them."""
 
 from __future__ import annotations
 
@@ -13,17 +13,13 @@ import sqlalchemy as sa
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.console import fail
 from bot.index import IndexRefused
 from bot.release_store import ReleaseStore
 from bot.schema import SchemaOutdated, prepare
 from bot.schema import migrate as upgrade
 from bot.settings import Settings
 from bot.storage import create_engine
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
 
 
 def unreachable(engine: sa.Engine, error: SQLAlchemyError) -> str:
@@ -44,7 +40,7 @@ def migrate() -> None:
     try:
         before, after = upgrade(engine)
     except SQLAlchemyError as error:
-        raise _fail(unreachable(engine, error)) from error
+        fail(unreachable(engine, error))
     finally:
         engine.dispose()
     where = engine.url.render_as_string(hide_password=True)
@@ -63,9 +59,9 @@ def release_store(settings: Settings) -> Iterator[ReleaseStore]:
         prepare(engine)
         yield ReleaseStore(engine)
     except SchemaOutdated as error:
-        raise _fail(str(error)) from error
+        fail(str(error))
     except SQLAlchemyError as error:
-        raise _fail(unreachable(engine, error)) from error
+        fail(unreachable(engine, error))
     finally:
         engine.dispose()
 
@@ -78,18 +74,18 @@ def fetch_release(settings: Settings) -> None:
         try:
             fetch_current(settings, store)
         except (IndexRefused, OSError) as error:
-            raise _fail(str(error)) from error
+            fail(str(error))
 
 
 def _build(settings: Settings, folder: Path) -> None:
-    from bot.content import build_from, read_content
+    from bot.content.checks import build_from, read_content
     from bot.embedding import SentenceTransformerEmbedder
 
     content = read_content(settings.knowledge_dir)
     if content.errors:
         for problem in content.errors:
             typer.echo(str(problem), err=True)
-        raise _fail(f"{len(content.errors)} error(s) in the knowledge files; nothing was published")
+        fail(f"{len(content.errors)} error(s) in the knowledge files; nothing was published")
     build_from(content, folder, SentenceTransformerEmbedder(settings.model))
 
 
@@ -103,7 +99,7 @@ def publish(
 
     Replicas with FAQBOT_RELEASES=database download it, check it and serve it."""
     from bot.embedding import SentenceTransformerEmbedder
-    from bot.release import check_release
+    from bot.reload import check_release
 
     settings = Settings()
     with release_store(settings) as store, tempfile.TemporaryDirectory(prefix="faqbot-publish-") as scratch:
@@ -115,7 +111,7 @@ def publish(
             retriever, _ = check_release(settings, SentenceTransformerEmbedder(settings.model), folder)
             manifest = store.store(folder)
         except IndexRefused as error:
-            raise _fail(f"not published: {error}") from error
+            fail(f"not published: {error}")
         previous = store.current()
         if previous != manifest.index_version:
             store.make_current(manifest.index_version, "publish")
@@ -131,10 +127,46 @@ def rollback(version: Annotated[str, typer.Argument(help="The index_version to m
         stored = [r.index_version for r in store.stored()]
         if version not in stored:
             listed = ", ".join(stored[:10]) or "none"
-            raise _fail(f"no release {version!r} in the database; published (newest first): {listed}")
+            fail(f"no release {version!r} in the database; published (newest first): {listed}")
         previous = store.current()
         if previous == version:
             typer.echo(f"release {version} is already current")
             return
         store.make_current(version, "rollback")
     typer.echo(f"release {version} is current again (was {previous})")
+
+
+def bench(
+    compare_naive: Annotated[
+        bool, typer.Option("--compare-naive", help="Also serve through the plain per-request path; print ratios.")
+    ] = False,
+    scale: Annotated[
+        int | None, typer.Option("--scale", min=1, max=1_000_000, help="Build and serve N synthetic passages.")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=1, max=100_000, help="Requests per phase, at most.")] = 400,
+    seconds: Annotated[float, typer.Option(min=1, max=3600, help="Seconds per phase, at most.")] = 60.0,
+    concurrency: Annotated[int, typer.Option(min=2, max=256, help="Clients in the concurrent phases.")] = 16,
+    fleet: Annotated[
+        int | None,
+        typer.Option("--fleet", min=1, max=16, help="Fleets of 1 to N replicas behind HAProxy, and a release."),
+    ] = None,
+) -> None:
+    """Start the real server on loopback and measure latency, throughput, errors and peak memory."""
+    try:
+        from bot.ops.bench import Load, run_bench
+        from bot.ops.fleet_bench import run_fleet_bench
+        from bot.ops.scale import run_scale
+    except ModuleNotFoundError as error:  # installed without the operators' extra
+        fail(f"the benchmark needs {error.name}: pip install 'faqbot[ops]'")
+
+    settings = Settings()
+    load = Load(requests=requests, seconds=seconds, concurrency=concurrency)
+    try:
+        if fleet is not None:
+            run_fleet_bench(settings, fleet, load, typer.echo)
+        elif scale is None:
+            run_bench(settings, load, compare_naive, typer.echo)
+        else:
+            run_scale(settings, scale, load, typer.echo)
+    except (RuntimeError, ValueError, OSError) as error:
+        fail(str(error))

@@ -16,12 +16,12 @@ from conftest import LiveServer, make_settings
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
-from bot.content import build, release_files
+from bot.content.checks import build, release_files
+from bot.content.diff import diff_passages
+from bot.content.phrasings import phrasing_problems
 from bot.embedding import SentenceTransformerEmbedder
 from bot.index import MANIFEST_FILE, PASSAGES_FILE, _file_digest, build_index, index_version
 from bot.knowledge import KnowledgeBase, Passage, display_path
-from bot.phrasings import phrasing_problems
-from bot.release import diff_passages
 from bot.settings import PROJECT_ROOT
 
 TOKEN = "release-token"

@@ -1,4 +1,4 @@
-"""How the real server reads requests (``bot.web.server``): oversized and endless headers, too many
+"""How the real server reads requests (``bot.serving``): oversized and endless headers, too many
 headers, requests that stall, and too many connections, each sent over a raw socket to a live server
 on loopback. Every socket has a timeout, so a limit that is missing fails the test instead of hanging."""
 
@@ -14,7 +14,7 @@ import pytest
 from conftest import LiveServer, make_settings
 
 from bot.embedding import SentenceTransformerEmbedder
-from bot.web.server import MAX_HEADER_BYTES, MAX_HEADERS
+from bot.serving import MAX_HEADER_BYTES, MAX_HEADERS
 
 WAIT = 15.0  # seconds a socket waits for the server before the test fails
 DEADLINE = 1.0  # FAQBOT_REQUEST_TIMEOUT in these tests

@@ -10,10 +10,8 @@ from bot.embedding import Embedder
 from bot.index import Manifest, build_index, content_hash
 from bot.knowledge import KnowledgeBase, Problem, display_path, load_knowledge
 from bot.query import OUT_OF_SCOPE_FILE, SYNONYMS_FILE, OutOfScope, load_out_of_scope, load_synonyms
-from bot.safety import check_safety_files
+from bot.safety import SAFETY_FOLDER, check_safety_files
 from bot.scope import CALIBRATION_FILE, read_calibration
-
-SAFETY_FOLDER = "safety"  # the crisis lists, in the knowledge folder and in the index built from it
 
 
 @dataclass(frozen=True)

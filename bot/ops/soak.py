@@ -1,4 +1,4 @@
-"""A soak test of a release under load: ``make soak`` or ``python -m bot.soak``.
+"""A soak test of a release under load: ``make soak`` or ``python -m bot.ops.soak``.
 
 It serves a copy of the knowledge and index on loopback (``python -m bot serve``), keeps 16 clients
 asking for two minutes, and half-way through adds a knowledge file, rebuilds the index and reloads
@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -24,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 
-from bot.bench import HOST, free_port  # loopback only, by design
+from bot.ops.server import Server, served_version
 from bot.settings import PROJECT_ROOT
 
 QUESTIONS = [
@@ -81,25 +80,28 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-async def ask(http: httpx.AsyncClient, client: Client, number: int, deadline: list[float]) -> None:
+async def ask(http: aiohttp.ClientSession, client: Client, number: int, deadline: list[float]) -> None:
     turn = number
     while time.monotonic() < deadline[0] and len(client.latencies) + len(client.errors) < MAX_REQUESTS_PER_CLIENT:
         question = QUESTIONS[turn % len(QUESTIONS)]
         turn += 1
         started = time.perf_counter()
+        request = (
+            http.post("/api/chat", json={"message": question})
+            if turn % 3
+            else http.get("/api/search", params={"q": question, "k": "5"})
+        )
         try:
-            if turn % 3:
-                response = await http.post("/api/chat", json={"message": question})
-            else:
-                response = await http.get("/api/search", params={"q": question, "k": 5})
-        except httpx.HTTPError as error:
+            async with request as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:
             client.errors.append(f"{type(error).__name__}: {error}")
             continue
         client.latencies.append(time.perf_counter() - started)
-        if response.status_code != 200:
-            client.errors.append(f"{response.status_code}: {response.text[:200]}")
+        if response.status != 200:
+            client.errors.append(f"{response.status}: {body[:200].decode(errors='replace')}")
             continue
-        client.versions.append(response.json()["index_version"])
+        client.versions.append(json.loads(body)["index_version"])
 
 
 async def release(base: str, token: str, knowledge: Path, env: dict[str, str]) -> dict[str, object]:
@@ -113,10 +115,12 @@ async def release(base: str, token: str, knowledge: Path, env: dict[str, str]) -
     if build.returncode != 0:
         raise RuntimeError(f"build failed: {err.decode()[-500:]}")
     built = time.perf_counter() - started
-    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-        response = await http.post("/admin/reload", headers={"Authorization": f"Bearer {token}"})
-    response.raise_for_status()
-    return {"build_seconds": round(built, 1), "reload": response.json()}
+    async with (
+        aiohttp.ClientSession(base, timeout=aiohttp.ClientTimeout(total=60), raise_for_status=True) as http,
+        http.post("/admin/reload", headers={"Authorization": f"Bearer {token}"}) as response,
+    ):
+        reloaded = await response.json()
+    return {"build_seconds": round(built, 1), "reload": reloaded}
 
 
 async def soak(duration: float, clients: int, workers: int) -> dict[str, object]:
@@ -124,7 +128,6 @@ async def soak(duration: float, clients: int, workers: int) -> dict[str, object]
     knowledge = folder / "knowledge"
     shutil.copytree(PROJECT_ROOT / "knowledge", knowledge)
     token = secrets.token_urlsafe(16)
-    port = free_port()
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -140,24 +143,15 @@ async def soak(duration: float, clients: int, workers: int) -> dict[str, object]
         "FAQBOT_WATCH_INTERVAL": "2",
     }
     subprocess.run([sys.executable, "-m", "bot", "build"], env=env, check=True, capture_output=True)
-    command = [sys.executable, "-m", "bot", "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
     # The server's log is kept beside the work folder, so that any error can be looked up by request id.
     log_path = folder.with_suffix(".log")
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://{HOST}:{port}"
+    server = Server(env, log_path, workers).start()
+    base = server.url
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-            for _ in range(600):
-                try:
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if server.poll() is not None:
-                    raise RuntimeError("the server did not start")
-                await asyncio.sleep(0.5)
-            old_version = (await http.get("/readyz")).json()["index_version"]
+        server.wait_ready(300)
+        old_version = served_version(base)
+        assert server.process is not None
+        pid = server.process.pid
 
         memory: list[tuple[float, int]] = []
         start = time.monotonic()
@@ -168,7 +162,7 @@ async def soak(duration: float, clients: int, workers: int) -> dict[str, object]
 
         async def sample_memory() -> None:
             while time.monotonic() < deadline[0]:
-                memory.append((round(time.monotonic() - start, 1), rss_bytes(server.pid)))
+                memory.append((round(time.monotonic() - start, 1), rss_bytes(pid)))
                 await asyncio.sleep(5)
 
         async def release_midway() -> dict[str, object]:
@@ -178,8 +172,13 @@ async def soak(duration: float, clients: int, workers: int) -> dict[str, object]
             done["reloaded_at_s"] = round(time.monotonic() - start, 1)
             return done
 
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        pools = [httpx.AsyncClient(base_url=base, timeout=60, limits=limits) for _ in range(clients)]
+        # One connection per client, kept alive, as a browser tab would.
+        pools = [
+            aiohttp.ClientSession(
+                base, connector=aiohttp.TCPConnector(limit=1), timeout=aiohttp.ClientTimeout(total=60)
+            )
+            for _ in range(clients)
+        ]
         try:
             results = await asyncio.gather(
                 *(ask(pool, state, n, deadline) for n, (pool, state) in enumerate(zip(pools, states, strict=True))),
@@ -188,16 +187,12 @@ async def soak(duration: float, clients: int, workers: int) -> dict[str, object]
             )
         finally:
             for pool in pools:
-                await pool.aclose()
+                await pool.close()
         released = results[-1]
         assert isinstance(released, dict)
         new_version = str(released["reload"]["index_version"])  # type: ignore[index]
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
     latencies = sorted(t for s in states for t in s.latencies)

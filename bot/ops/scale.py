@@ -21,8 +21,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from bot.bench import Load, Server, bench_questions, copy_safety, drive, server_env, unique_questions
 from bot.index import HNSW_EF_CONSTRUCTION, HNSW_M, hnsw_graph
+from bot.ops.bench import Load, bench_questions, copy_safety, drive, server_env, unique_questions
+from bot.ops.server import Server
 from bot.settings import Settings
 
 PER_FILE = 500
@@ -33,7 +34,7 @@ BUILD_TIMEOUT = 3600.0
 
 def synthetic_knowledge(source: Settings, target: Path, count: int, seed: int = 11) -> None:
     """Write ``count`` approved passages (three real sentences each) into ``target``."""
-    from bot.content import read_content
+    from bot.content.checks import read_content
 
     passages = read_content(source.knowledge_dir).knowledge.passages
     sentences = sorted({s.strip() for p in passages for s in SENTENCE.split(p.text) if len(s.split()) >= 5})

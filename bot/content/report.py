@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.content import is_stale
-from bot.importing.review import WaitingDraft, waiting_drafts
+from bot.content.checks import is_stale
+from bot.content.importing.review import WaitingDraft, waiting_drafts
 from bot.index import Manifest
 from bot.knowledge import Passage, load_knowledge
 from bot.questionlog import QuestionGroup, QuestionLog

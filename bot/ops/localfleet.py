@@ -1,4 +1,4 @@
-"""A fleet on one machine: replicas (``python -m bot serve`` processes) behind HAProxy, all on loopback.
+"""A fleet on one machine: replicas (``bot.ops.server.Server``) behind HAProxy, all on loopback.
 
 ``bench --fleet`` measures it and the fleet tests drive it. The balancer runs the configuration
 rendered from ``deploy/haproxy.cfg.j2`` (without the system service's lines), so what they measure and
@@ -9,83 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import httpx
 
-from bot.deploy import render_haproxy
-from bot.localservices import free_port, terminate
+from bot.ops.deploy import render_haproxy
+from bot.ops.server import answers, free_port, terminate, wait_until
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 CHECK_INTERVAL = "500ms"  # the health check's pace on loopback: a dead replica is out within about 1 s
-
-
-def wait_until(
-    ready: Callable[[], bool], what: str, seconds: float, alive: subprocess.Popen[bytes] | None = None
-) -> None:
-    """Poll ``ready()`` until it is true; fail after ``seconds`` or when ``alive`` has exited."""
-    deadline = time.monotonic() + seconds
-    while not ready():
-        if alive is not None and alive.poll() is not None:
-            raise RuntimeError(f"{what} exited with status {alive.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} was not ready within {seconds:.0f} s")
-        time.sleep(0.1)
-
-
-def answers(url: str) -> bool:
-    try:
-        # The balancer's TLS certificate on loopback is the tests' own, self-signed.
-        return httpx.get(url, timeout=2, verify=False).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-class Replica:
-    """One ``python -m bot serve`` process on 127.0.0.1, its settings from ``environment``."""
-
-    def __init__(self, environment: Mapping[str, str], log: Path, workers: int = 1) -> None:
-        self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.address}"
-        self.environment = {**os.environ, **environment}
-        self.log = log
-        self.workers = workers
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Replica:
-        command = [sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        command += ["--workers", str(self.workers)]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, env=self.environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        return self
-
-    def wait_ready(self, seconds: float = 180) -> Replica:
-        wait_until(lambda: answers(self.url + "/readyz"), f"the replica on {self.address}", seconds, self.process)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL to the replica and its workers: it dies as a crashed machine would, requests in flight."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        """SIGTERM: requests in flight finish, then the process exits."""
-        terminate(self.process, 40)
-        self.process = None
 
 
 class Balancer:

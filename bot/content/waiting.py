@@ -3,7 +3,7 @@
 Before releasing, an editor sees what it changes (passages added, removed, changed, with the changed
 words marked) and can try questions against it. It is loaded read-only, beside the served index,
 with the same checks as a reload, and answered through the same ``Assistant.chat``; the release
-itself is the ordinary reload (``bot.release``).
+itself is the ordinary reload (``bot.reload``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.assistant import Snapshot, load_release
+from bot.content.diff import diff_passages
 from bot.embedding import Embedder
-from bot.index import IndexRefused, Manifest, read_manifest
+from bot.index import IndexRefused, Manifest, read_manifest, read_passages
 from bot.knowledge import Passage
-from bot.release import canary_search, diff_passages, read_passages
+from bot.reload import canary_search
 from bot.settings import Settings
 
 _TOKENS = re.compile(r"^\s+|\S+\s*")  # a word with the spaces after it

@@ -1,4 +1,5 @@
-"""How the server reads requests: uvicorn's own settings, chosen on purpose, and the limits it lacks.
+"""Serving: how the server reads requests (uvicorn's own settings, chosen on purpose, and the limits it
+lacks), and ``faqbot serve``'s checks at start.
 
 uvicorn parses HTTP with httptools (a C parser), which takes headers of any size and in any number and
 waits for the rest of a request for ever. ``RequestGuard`` is that protocol with three limits added,
@@ -18,8 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 from typing import Any, ClassVar
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bot.settings import Settings
@@ -29,6 +34,9 @@ MAX_HEADERS = 100  # what Python's http.client accepts
 KEEP_ALIVE_SECONDS = 5  # an idle connection between two requests is closed after this long
 SHUTDOWN_SECONDS = 30  # on SIGTERM, requests in flight may finish for this long
 END_OF_HEADERS = b"\r\n\r\n"
+# The web app, named as uvicorn imports it (every worker builds its own from the environment): the core
+# serves the web layer without importing it.
+WEB_APP = "bot.web.app:create_app"
 
 
 def _refusal(status: int, reason: str, detail: str) -> bytes:
@@ -158,3 +166,35 @@ def uvicorn_options(settings: Settings, workers: int = 1) -> dict[str, Any]:
         "proxy_headers": False,
         "timeout_graceful_shutdown": SHUTDOWN_SECONDS,
     }
+
+
+def check_servable(settings: Settings) -> None:
+    """Check the index and the crisis lists before any model is loaded, so that a bad index is one line at
+    start, not a traceback per worker; the app then loads everything once, in its lifespan. Raises
+    ``IndexRefused``."""
+    from bot.index import IndexRefused, load_index, read_manifest
+    from bot.reload import refuse_empty
+    from bot.safety import SAFETY_FOLDER, check_safety_files
+
+    manifest = read_manifest(settings.index_dir)
+    refuse_empty(manifest, settings.index_dir)
+    load_index(settings.index_dir, settings.model, manifest.dimension)
+    problems = check_safety_files(settings.index_dir / SAFETY_FOLDER)
+    if problems:
+        raise IndexRefused("the crisis lists have problems:\n" + "\n".join(map(str, problems)))
+
+
+def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve the app (``WEB_APP``, built from the environment) until SIGTERM; requests in flight finish."""
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", **uvicorn_options(settings, workers)}
+    if workers == 1:
+        uvicorn.run(WEB_APP, factory=True, **options)
+        return
+    # Each worker process builds its own app from the same environment, and writes its metrics where
+    # /metrics adds up every worker's (a fresh folder each start: no figures from a past run).
+    folder = tempfile.mkdtemp(prefix="faqbot-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        uvicorn.run(WEB_APP, factory=True, workers=workers, **options)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.assistant import MAX_ANSWERS, load_retriever, shown_answers
-from bot.content import Content, build_from
+from bot.content.checks import Content, build_from
+from bot.content.evaluation import eval_files, has_gold, read_eval_file
 from bot.embedding import Embedder
-from bot.evaluation import eval_files, has_gold, read_eval_file
 from bot.index import content_hash
 from bot.retrieval import Result, Retriever
 from bot.scope import CALIBRATION_FILE, FEATURES, Example, ScopeModel, ScopeSignals, fit, write_calibration

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bot.content.diff import IndexDiff, diff_passages
 from bot.knowledge import Passage, Problem, display_path, read_file, slugify
-from bot.release import IndexDiff, diff_passages
 
 from .document import Document, has_text, title_from_name
 from .draft import NOTE, render, sections

@@ -12,32 +12,14 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from bot.ops.server import free_port, terminate
+
 POSTGRES_USER = "postgres"
-
-
-def terminate(process: subprocess.Popen[bytes] | None, seconds: float) -> None:
-    """SIGTERM, and SIGKILL if the process has not exited within ``seconds``."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def postgres_bin() -> Path | None:

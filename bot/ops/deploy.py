@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bot.console import fail
 from bot.settings import PROJECT_ROOT
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy"
@@ -74,5 +75,4 @@ def haproxy_config(
     try:
         typer.echo(render_haproxy(replicas, bind=bind, tls_certificate=certificate or None), nl=False)
     except DeployError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(error), 2)

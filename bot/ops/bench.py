@@ -16,9 +16,6 @@ import itertools
 import os
 import random
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -28,10 +25,9 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
+from bot.ops.server import Server
 from bot.settings import Settings
 
-HOST = "127.0.0.1"  # the benchmark never drives anything but a server it started itself
-READY_TIMEOUT = 180.0
 LEAD_INS = ("", "Hi, ", "Quick question: ", "Hello. ", "I was wondering, ", "Sorry to bother you, ", "Please tell me: ")
 TAILS = ("", " Thanks.", " Thank you!", " I'm asking for my mother.", " Asking before my first visit.", " ?")
 # The naive server is the plain path from before batching: torch, one encode per request, no cache.
@@ -75,13 +71,6 @@ class Run:
     peak_rss_mb: float
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident memory (VmHWM), from /proc; NaN where there is no /proc."""
     try:
@@ -91,53 +80,6 @@ def peak_rss_mb(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
-
-
-class Server:
-    """``python -m bot serve`` in a subprocess on a free loopback port, stopped on exit."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.env, self.log = env, log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.ready_seconds = float("nan")
-
-    def __enter__(self) -> Server:
-        command = [sys.executable, "-m", "bot", "serve", "--host", HOST, "--port", str(self.port)]
-        started = time.perf_counter()
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        if asyncio.run(self._wait_ready(started + READY_TIMEOUT)):
-            self.ready_seconds = time.perf_counter() - started
-            return self
-        self.__exit__()
-        raise RuntimeError(f"the server was not ready within {READY_TIMEOUT:.0f}s; see {self.log}")
-
-    async def _wait_ready(self, deadline: float) -> bool:
-        assert self.process is not None
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as client:
-            while time.perf_counter() < deadline:
-                if self.process.poll() is not None:
-                    tail = self.log.read_text(errors="replace").strip().splitlines()[-5:]
-                    raise RuntimeError(f"the server exited with {self.process.returncode}:\n" + "\n".join(tail))
-                try:
-                    async with client.get(f"{self.url}/readyz") as response:
-                        if response.status == 200:
-                            return True
-                except (aiohttp.ClientError, TimeoutError):
-                    pass
-                await asyncio.sleep(0.02)
-        return False
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def unique_questions(questions: Sequence[str]) -> Iterator[str]:
@@ -264,7 +206,7 @@ def ratios(fast: Run, naive: Run, concurrency: int) -> list[str]:
 
 
 def bench_questions(settings: Settings) -> list[str]:
-    from bot.content import read_content
+    from bot.content.checks import read_content
 
     passages = read_content(settings.knowledge_dir).knowledge.passages
     questions = list(dict.fromkeys(q for p in passages for q in p.questions))
@@ -294,8 +236,8 @@ def run_bench(settings: Settings, load: Load, compare_naive: bool, echo: Callabl
 def copy_safety(source: Path, target: Path) -> None:
     """What a synthetic knowledge folder keeps of the real one: the crisis lists, the scope calibration
     and the synonyms."""
-    from bot.content import SAFETY_FOLDER
     from bot.query import SYNONYMS_FILE
+    from bot.safety import SAFETY_FOLDER
     from bot.scope import CALIBRATION_FILE
 
     shutil.copytree(source / SAFETY_FOLDER, target / SAFETY_FOLDER)

@@ -1,4 +1,4 @@
-"""Shipping a new index without a restart: what changed, a fully checked reload, and a watcher.
+"""Serving a new index without a restart: a fully checked reload, and a watcher.
 
 A reload loads the index with every check of ``bot.index.load_index`` (sizes and hashes before FAISS
 reads a byte), then runs a canary search that must find known passages, and only then swaps the
@@ -10,87 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bot.assistant import Assistant, load_release
 from bot.embedding import Embedder
-from bot.index import MANIFEST_FILE, PASSAGES_FILE, IndexRefused, Manifest, read_manifest
+from bot.index import MANIFEST_FILE, IndexRefused, Manifest, read_manifest
 from bot.knowledge import Passage
 from bot.retrieval import Retriever
 from bot.safety import CrisisDetector
 from bot.settings import Settings
 
-log = logging.getLogger("bot.release")
+log = logging.getLogger("bot.reload")
 CANARIES = 3
 CANARY_DEPTH = 3
-
-
-@dataclass(frozen=True)
-class IndexDiff:
-    """Passages by id: added, removed, and changed (old, new) in text, section, title or questions."""
-
-    added: tuple[Passage, ...]
-    removed: tuple[Passage, ...]
-    changed: tuple[tuple[Passage, Passage], ...]
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
-
-    def lines(self) -> list[str]:
-        out = [f"+ {p.id}  [{p.section}]  {p.path}:{p.line}" for p in self.added]
-        out += [f"- {p.id}  [{p.section}]" for p in self.removed]
-        for old, new in self.changed:
-            fields = ("text", "section", "title", "questions")
-            what = [name for name in fields if getattr(old, name) != getattr(new, name)]
-            out.append(f"~ {new.id}  [{new.section}]  {new.path}:{new.line}  ({', '.join(what)} changed)")
-        return out
-
-    def as_dict(self) -> dict[str, list[str]]:
-        return {
-            "added": [p.id for p in self.added],
-            "removed": [p.id for p in self.removed],
-            "changed": [new.id for _, new in self.changed],
-        }
-
-
-def diff_passages(old: Sequence[Passage], new: Sequence[Passage]) -> IndexDiff:
-    before = {p.id: p for p in old}
-    after = {p.id: p for p in new}
-
-    def same(a: Passage, b: Passage) -> bool:
-        return (a.text, a.section, a.title, a.questions) == (b.text, b.section, b.title, b.questions)
-
-    return IndexDiff(
-        added=tuple(p for p in new if p.id not in before),
-        removed=tuple(p for p in old if p.id not in after),
-        changed=tuple((before[p.id], p) for p in new if p.id in before and not same(before[p.id], p)),
-    )
-
-
-def passage_from_dict(data: dict[str, Any]) -> Passage:
-    return Passage(**{**data, "questions": tuple(data["questions"]), "headings": tuple(data["headings"])})
-
-
-def passage_to_dict(passage: Passage) -> dict[str, Any]:
-    return {**asdict(passage), "questions": list(passage.questions), "headings": list(passage.headings)}
-
-
-def read_passages(index_dir: Path) -> tuple[Manifest, tuple[Passage, ...]]:
-    """An index folder's manifest and passages, without touching the FAISS file."""
-    manifest = read_manifest(index_dir)
-    try:
-        records = json.loads((index_dir / PASSAGES_FILE).read_text(encoding="utf-8"))
-        return manifest, tuple(passage_from_dict(p) for p in records["passages"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise IndexRefused(f"{index_dir / PASSAGES_FILE} cannot be read: {error}") from error
 
 
 def refuse_empty(manifest: Manifest, index_dir: Path) -> None:

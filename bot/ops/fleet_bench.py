@@ -4,7 +4,7 @@ time a release takes to reach all of them.
 Everything runs on this machine, on loopback, as a fleet runs: PostgreSQL holds the releases, Redis the
 rate limits, HAProxy (configured from ``deploy/``) spreads the requests, and each replica is its own
 ``faqbot serve`` process with ``FAQBOT_RELEASES=database``. The load is the serving benchmark's
-(``bot.bench``): unique questions, which the encoder must embed, and repeated ones (Zipf), which come
+(``bot.ops.bench``): unique questions, which the encoder must embed, and repeated ones (Zipf), which come
 from each replica's cache. Every replica shares the machine's cores with the others and with the client,
 so per-replica efficiency (throughput over N times one replica's) says how much of a core each added
 replica really gets.
@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import httpx
-
-from bot.bench import Load, Phase, bench_questions, drive, server_env, unique_questions, zipf_questions
-from bot.localfleet import Balancer, Replica, wait_until
-from bot.localservices import PostgresServer, RedisServer, postgres_bin
+from bot.ops.bench import Load, Phase, bench_questions, drive, server_env, unique_questions, zipf_questions
+from bot.ops.localfleet import Balancer
+from bot.ops.localservices import PostgresServer, RedisServer, postgres_bin
+from bot.ops.server import Server, served_version, wait_until
 from bot.settings import Settings
 
 BENCH_SYNONYM = "\nfaqbot-bench-release: ketamine  # written by bench --fleet: a release that differs only here\n"
@@ -44,13 +43,13 @@ class FleetRun:
 @contextmanager
 def running_fleet(
     count: int, environment: dict[str, str], folder: Path, prefix: str
-) -> Iterator[tuple[list[Replica], Balancer]]:
+) -> Iterator[tuple[list[Server], Balancer]]:
     """``count`` replicas behind HAProxy, stopped afterwards."""
     replicas = []
     for n in range(1, count + 1):
         name = f"{prefix}-{n}"
         own = {**environment, "FAQBOT_INDEX_DIR": str(folder / name), "FAQBOT_REPLICA_NAME": name}
-        replicas.append(Replica(own, folder / f"{name}.log").start())
+        replicas.append(Server(own, folder / f"{name}.log").start())
     balancer: Balancer | None = None
     try:
         for replica in replicas:
@@ -76,7 +75,7 @@ def measure(url: str, questions: list[str], load: Load) -> tuple[Phase, Phase]:
     return unique, repeated
 
 
-def propagation(replicas: list[Replica], version: str, make_current: Callable[[], None]) -> float:
+def propagation(replicas: list[Server], version: str, make_current: Callable[[], None]) -> float:
     """Seconds from ``version`` being made current to every replica's /readyz naming it."""
     started = time.perf_counter()
     make_current()
@@ -84,11 +83,8 @@ def propagation(replicas: list[Replica], version: str, make_current: Callable[[]
 
     def all_serve() -> bool:
         for url in list(pending):
-            try:
-                if httpx.get(url + "/readyz", timeout=2).json().get("index_version") == version:
-                    pending.discard(url)
-            except (httpx.HTTPError, ValueError):
-                pass
+            if served_version(url) == version:
+                pending.discard(url)
         return not pending
 
     wait_until(all_serve, f"release {version} on every replica", 120)
@@ -97,7 +93,7 @@ def propagation(replicas: list[Replica], version: str, make_current: Callable[[]
 
 def next_release(settings: Settings, folder: Path) -> Path:
     """The same knowledge with one synonym more: another index_version, built as `faqbot build` builds."""
-    from bot.content import build
+    from bot.content.checks import build
     from bot.embedding import SentenceTransformerEmbedder
     from bot.query import SYNONYMS_FILE
 

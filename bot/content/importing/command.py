@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from bot.console import fail
 from bot.settings import Settings
 
 
@@ -20,19 +21,17 @@ def import_command(
 
     Importing the same file again updates its draft and lists what changed."""
     # The readers pull in trafilatura, pdfminer and python-docx: only this command pays for them.
-    from bot.importing.errors import ImportRefused
-    from bot.importing.importer import import_file
+    from bot.content.importing.errors import ImportRefused
+    from bot.content.importing.importer import import_file
     from bot.knowledge import display_path
 
     folder = out if out is not None else Settings().knowledge_dir
     try:
         result = import_file(file, folder)
     except ImportRefused as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(error))
     except OSError as error:
-        typer.echo(f"error: {file}: {error.strerror or error}", err=True)
-        raise typer.Exit(1) from None
+        fail(f"{file}: {error.strerror or error}")
     typer.echo(display_path(result.path))
     flagged = f"; {result.flagged} flagged as not medical information" if result.flagged else ""
     tables = f"; {result.left_out} table(s) left out, each marked by a note" if result.left_out else ""
