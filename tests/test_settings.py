@@ -10,6 +10,17 @@ import pytest
 from bot.settings import PROJECT_ROOT, Settings
 
 README = PROJECT_ROOT / "README.md"
+# A row of one of the README's settings tables: | `FAQBOT_X` | default | what it does |
+ROW = re.compile(r"^\| `FAQBOT_([A-Z0-9_]+)` \| (.*?) \| (.*) \|$", re.MULTILINE)
+# How the README writes "no value" (None, or an empty list).
+EMPTY = {"(unset)", "(none)", "*(empty)*"}
+# Defaults the README can only give in words: they are found when the program runs, or too long for a cell.
+IN_WORDS = {
+    "replica_name": "(the host name)",  # the name of the machine it runs on
+    "encoder_cache": "~/.cache/faqbot",  # under $XDG_CACHE_HOME when that is set
+    "starter_questions": "three questions about ketamine",  # a list too long for a table cell
+    "language_help_phone": "(the contact phone)",  # None, which means FAQBOT_CONTACT_PHONE
+}
 
 
 def readme() -> str:
@@ -17,14 +28,59 @@ def readme() -> str:
     return README.read_text(encoding="utf-8")
 
 
+def readme_rows() -> list[tuple[str, str]]:
+    """Each settings-table row as (field name, its default cell without backticks)."""
+    return [(name.lower(), default.replace("`", "")) for name, default, _ in ROW.findall(readme())]
+
+
+def as_in_readme(value: object) -> str:
+    """A default written the way the README writes it."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Path) and value.is_relative_to(PROJECT_ROOT):
+        return f"{value.relative_to(PROJECT_ROOT)}/"  # the project's folder, as README says knowledge/
+    return str(value).replace(f"{PROJECT_ROOT}/", "")  # the database file, in the project's data/ folder
+
+
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))
-def test_every_setting_is_documented_in_the_readme(name: str) -> None:
-    assert f"FAQBOT_{name.upper()}" in readme(), f"FAQBOT_{name.upper()} is not in README.md"
+def test_every_setting_has_one_row_in_the_readme(name: str) -> None:
+    rows = [row for row in readme_rows() if row[0] == name]
+    assert len(rows) == 1, f"FAQBOT_{name.upper()} has {len(rows)} rows in README.md's settings tables, not 1"
+
+
+def test_every_readme_row_names_a_setting() -> None:
+    unknown = sorted(f"FAQBOT_{name.upper()}" for name, _ in readme_rows() if name not in Settings.model_fields)
+    assert not unknown, f"README.md has rows for settings that do not exist: {', '.join(unknown)}"
 
 
 def test_the_readme_documents_no_setting_that_does_not_exist() -> None:
     mentioned = set(re.findall(r"FAQBOT_([A-Z0-9_]+)", readme()))
     assert mentioned <= {name.upper() for name in Settings.model_fields}
+
+
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_the_readme_gives_the_default(name: str) -> None:
+    shown = [default for row_name, default in readme_rows() if row_name == name]
+    if not shown:
+        pytest.fail(f"FAQBOT_{name.upper()} has no row in README.md")
+    if name in IN_WORDS:
+        words = IN_WORDS[name]
+        assert shown[0] == words, f"FAQBOT_{name.upper()}: README.md says {shown[0]!r}; the test expects {words!r}"
+        return
+    default = Settings.model_fields[name].default
+    if default is None or default == []:
+        assert shown[0] in EMPTY, f"FAQBOT_{name.upper()}: README.md says {shown[0]!r}; the default is empty"
+    else:
+        expected = as_in_readme(default)
+        assert shown[0] == expected, f"FAQBOT_{name.upper()}: README.md says {shown[0]!r}; the default is {expected!r}"
+
+
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_every_setting_describes_itself(name: str) -> None:
+    description = Settings.model_fields[name].description
+    assert (description or "").strip(), f"FAQBOT_{name.upper()} has no description in bot/settings.py"
 
 
 def test_settings_come_from_faqbot_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
