@@ -17,7 +17,7 @@ from bot.safety import CRISIS_NOTICE, SAFETY_FOLDER, CrisisDetector
 from bot.settings import Settings
 
 MAX_ANSWERS = 3
-RANKING_DEPTH = 30  # how far down the ranking a reply keeps: the related topics come from below the answers
+RANKING_KEPT = 30  # how far down the ranking a reply keeps: the related topics come from below the answers
 DISCLAIMER = (
     "This is general information from our vetted materials, not medical advice. "
     "Please consult your doctor before starting, changing or stopping any treatment."
@@ -48,8 +48,46 @@ class ChatReply:
     notice: str | None
     disclaimer: str
     index_version: str
-    ranking: tuple[Result, ...] = ()  # the best RANKING_DEPTH passages; none for a crisis reply
+    ranking: tuple[Result, ...] = ()  # the best RANKING_KEPT passages; none for a crisis reply
     language_notice: str | None = None  # a fixed line in the visitor's language when it is not English
+
+    @classmethod
+    def for_crisis(cls, index_version: str) -> ChatReply:
+        """The crisis resources, before anything else, and no passage."""
+        return cls(
+            answers=(),
+            matched=False,
+            crisis=True,
+            notice=CRISIS_NOTICE,
+            disclaimer=DISCLAIMER,
+            index_version=index_version,
+        )
+
+    @classmethod
+    def no_answer(cls, notice: str, index_version: str, ranking: tuple[Result, ...]) -> ChatReply:
+        """No vetted answer: ``notice`` says who to ask instead; the ranking still offers related topics."""
+        return cls(
+            answers=(),
+            matched=False,
+            crisis=False,
+            notice=notice,
+            disclaimer=DISCLAIMER,
+            index_version=index_version,
+            ranking=ranking,
+        )
+
+    @classmethod
+    def answer(cls, shown: tuple[Result, ...], index_version: str, ranking: tuple[Result, ...]) -> ChatReply:
+        """Vetted passages, verbatim, with the disclaimer."""
+        return cls(
+            answers=shown,
+            matched=True,
+            crisis=False,
+            notice=None,
+            disclaimer=DISCLAIMER,
+            index_version=index_version,
+            ranking=ranking,
+        )
 
 
 def load_retriever(settings: Settings, embedder: Embedder, index_dir: Path | None = None) -> Retriever:
@@ -131,7 +169,7 @@ class Assistant:
         vectors = retriever.embedder.embed([*gate, *expanded])
         # The crisis gate runs first and overrides everything else.
         if crisis.check(message, vectors[: len(gate)]).crisis:
-            return ChatReply((), False, True, CRISIS_NOTICE, DISCLAIMER, retriever.version)
+            return ChatReply.for_crisis(retriever.version)
         if history and reads_as_follow_up(message):
             combined = self.judge(retriever, f"{history[-1]} {message}")
             if combined.covered:
@@ -154,16 +192,16 @@ class Assistant:
         if typed is None:
             typed, expanded = retriever.embedder.embed([text, query.expanded])
         expanded = typed if expanded is None else expanded
-        ranking = retriever.search(query, RANKING_DEPTH, expanded)
+        ranking = retriever.search(query, RANKING_KEPT, expanded)
         scope = retriever.scope(typed)
         return Judgement(tuple(ranking), retriever.covered(query, ranking, scope), scope.topic == CONTACT_TOPIC)
 
     def _reply(self, retriever: Retriever, judged: Judgement) -> ChatReply:
         if not judged.covered:
             notice = contact_notice(self.settings) if judged.about_clinic else fallback_notice(self.settings)
-            return ChatReply((), False, False, notice, DISCLAIMER, retriever.version, judged.ranking)
+            return ChatReply.no_answer(notice, retriever.version, judged.ranking)
         shown = tuple(shown_answers(judged.ranking, retriever.index.scope_model.answer_margin))
-        return ChatReply(shown, True, False, None, DISCLAIMER, retriever.version, judged.ranking)
+        return ChatReply.answer(shown, retriever.version, judged.ranking)
 
     def search(self, text: str, k: int) -> tuple[list[Result], str]:
         retriever = self.retriever

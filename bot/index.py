@@ -34,9 +34,9 @@ from bot.scope import CALIBRATION_FILE, ScopeModel, read_calibration
 
 INDEX_FILE = "vectors.faiss"
 PASSAGES_FILE = "passages.json"
-SYNONYMS_FILE = "synonyms.json"
-OUT_OF_SCOPE_FILE = "out-of-scope.faiss"
-OUT_OF_SCOPE_TEXTS = "out-of-scope.json"
+SYNONYMS_JSON = "synonyms.json"
+OUT_OF_SCOPE_FAISS = "out-of-scope.faiss"
+OUT_OF_SCOPE_JSON = "out-of-scope.json"
 SENTENCES_FILE = "sentences.json"  # each passage's sentences, as character spans
 SENTENCE_VECTORS_FILE = "sentences.npy"
 MANIFEST_FILE = "manifest.json"
@@ -44,9 +44,9 @@ README_FILE = "README.md"
 SERVED_FILES = (
     INDEX_FILE,
     PASSAGES_FILE,
-    SYNONYMS_FILE,
-    OUT_OF_SCOPE_FILE,
-    OUT_OF_SCOPE_TEXTS,
+    SYNONYMS_JSON,
+    OUT_OF_SCOPE_FAISS,
+    OUT_OF_SCOPE_JSON,
     SENTENCES_FILE,
     SENTENCE_VECTORS_FILE,
 )
@@ -193,13 +193,13 @@ def build_index(
         faiss.write_index(index, str(staging / INDEX_FILE))
         records = {"passages": [passage_to_dict(p) for p in passages], "owners": owners}
         (staging / PASSAGES_FILE).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-        (staging / SYNONYMS_FILE).write_text(json.dumps(synonyms, ensure_ascii=False, indent=1), encoding="utf-8")
-        faiss.write_index(scope_index, str(staging / OUT_OF_SCOPE_FILE))
+        (staging / SYNONYMS_JSON).write_text(json.dumps(synonyms, ensure_ascii=False, indent=1), encoding="utf-8")
+        faiss.write_index(scope_index, str(staging / OUT_OF_SCOPE_FAISS))
         records = {"owners": [n for n, _ in sentences], "spans": [list(span) for _, span in sentences]}
         (staging / SENTENCES_FILE).write_text(json.dumps(records), encoding="utf-8")
         np.save(staging / SENTENCE_VECTORS_FILE, np.asarray(sentence_vectors, dtype=np.float32), allow_pickle=False)
         scope_records = [asdict(o) for o in out_of_scope]
-        (staging / OUT_OF_SCOPE_TEXTS).write_text(json.dumps(scope_records, ensure_ascii=False, indent=1), "utf-8")
+        (staging / OUT_OF_SCOPE_JSON).write_text(json.dumps(scope_records, ensure_ascii=False, indent=1), "utf-8")
         for name, data in release_files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
@@ -289,8 +289,8 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
         records = json.loads((index_dir / PASSAGES_FILE).read_text(encoding="utf-8"))
         passages = tuple(passage_from_dict(p) for p in records["passages"])
         owners = np.asarray(records["owners"], dtype=np.int64)
-        synonyms = json.loads((index_dir / SYNONYMS_FILE).read_text(encoding="utf-8"))
-        scope_records = json.loads((index_dir / OUT_OF_SCOPE_TEXTS).read_text(encoding="utf-8"))
+        synonyms = json.loads((index_dir / SYNONYMS_JSON).read_text(encoding="utf-8"))
+        scope_records = json.loads((index_dir / OUT_OF_SCOPE_JSON).read_text(encoding="utf-8"))
         out_of_scope = tuple(OutOfScope(**record) for record in scope_records)
         sentence_records = json.loads((index_dir / SENTENCES_FILE).read_text(encoding="utf-8"))
         sentence_owners = np.asarray(sentence_records["owners"], dtype=np.int64)
@@ -321,7 +321,7 @@ def load_index(index_dir: Path, model: str, dimension: int) -> LoadedIndex:
     scope_model, problems = read_calibration(index_dir / CALIBRATION_FILE)
     if scope_model is None:
         raise IndexRefused("; ".join(str(p) for p in problems))
-    scope_vectors = faiss.read_index(str(index_dir / OUT_OF_SCOPE_FILE))
+    scope_vectors = faiss.read_index(str(index_dir / OUT_OF_SCOPE_FAISS))
     if scope_vectors.ntotal != len(out_of_scope) or scope_vectors.d != dimension:
         raise IndexRefused("the out-of-scope vectors and their questions are out of step")
     return LoadedIndex(

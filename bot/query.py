@@ -17,8 +17,8 @@ from bot.knowledge import Problem
 from bot.stop_words import ENGLISH_STOP_WORDS
 from bot.text import fold, yaml_error
 
-SYNONYMS_FILE = "synonyms.yaml"
-OUT_OF_SCOPE_FILE = "out-of-scope.yaml"
+SYNONYMS_YAML = "synonyms.yaml"
+OUT_OF_SCOPE_YAML = "out-of-scope.yaml"
 # The out-of-scope topic of questions about the clinic itself: they get its contact details.
 CONTACT_TOPIC = "contact"
 WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")

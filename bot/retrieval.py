@@ -30,7 +30,7 @@ DENSE_PARTS = (1.0, 0.5, 1.0)
 FEW_ALTERNATES = 3
 # How many nearest vectors to read per question; enough for every vector of a small index, and for
 # the passages that matter in a large one.
-SEARCH_DEPTH = 4096
+NEAREST_VECTORS = 4096
 _STEMMER = Stemmer.Stemmer("english")
 
 
@@ -154,7 +154,7 @@ class Retriever:
         text = np.full(count, -1.0, dtype=np.float32)
         if self.index.vectors.ntotal == 0:
             return text
-        similarities, rows = self._nearest(vector, SEARCH_DEPTH)
+        similarities, rows = self._nearest(vector, NEAREST_VECTORS)
         owners, is_text = self.index.owners[rows], self._is_text[rows]
         np.maximum.at(text, owners[is_text], similarities[is_text])
         best, few = _alternates(owners[~is_text], similarities[~is_text], count)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.assistant import Assistant
-from bot.content.evaluation import RANK_DEPTH, EvalFileError, evaluate, read_eval_file
+from bot.content.evaluation import MRR_DEPTH, EvalFileError, evaluate, read_eval_file
 from bot.text import fold
 
 DEV_EVAL = Path(__file__).parent / "data" / "eval" / "dev.yaml"
@@ -47,7 +47,7 @@ def test_a_malformed_file_is_refused(tmp_path: Path, content: str) -> None:
 
 def test_recall_and_mrr_follow_the_search_ranking(assistant: Assistant) -> None:
     question = "Can ketamine make me dizzy?"
-    results, _ = assistant.search(question, RANK_DEPTH)
+    results, _ = assistant.search(question, MRR_DEPTH)
     # Gold phrases taken from the passages ranked 1, 2 and 4, written with other case and quotes.
     gold = [" ".join(r.passage.text.split()[:12]).upper().replace("’", "'") for r in results]
     data = {

@@ -18,7 +18,7 @@ from bot.index import (
     INDEX_FILE,
     MANIFEST_FILE,
     PASSAGES_FILE,
-    SYNONYMS_FILE,
+    SYNONYMS_JSON,
     IndexRefused,
     LoadedIndex,
     load_index,
@@ -65,7 +65,7 @@ def test_the_build_is_deterministic(index_dir: Path, embedder: SentenceTransform
     assert first["index_version"] == second["index_version"]
     assert first["content_hash"] == second["content_hash"]
     assert (index_dir / PASSAGES_FILE).read_bytes() == (again / PASSAGES_FILE).read_bytes()
-    assert (index_dir / SYNONYMS_FILE).read_bytes() == (again / SYNONYMS_FILE).read_bytes()
+    assert (index_dir / SYNONYMS_JSON).read_bytes() == (again / SYNONYMS_JSON).read_bytes()
     assert np.array_equal(vectors_of(index_dir), vectors_of(again))
 
 

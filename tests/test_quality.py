@@ -10,22 +10,22 @@ from pathlib import Path
 import pytest
 
 from bot.assistant import Assistant
-from bot.content.evaluation import Report, evaluate, read_eval_file
+from bot.content.evaluation import Scores, evaluate, read_eval_file
 
 EVAL = Path(__file__).parent / "data" / "eval"
 
 
 @pytest.fixture(scope="module")
-def reports(assistant: Assistant) -> dict[str, Report]:
+def reports(assistant: Assistant) -> dict[str, Scores]:
     return {name: evaluate(assistant, read_eval_file(EVAL / f"{name}.yaml")) for name in ("retrieval", "dev")}
 
 
-def misses(report: Report, kind: str) -> list[str]:
+def misses(report: Scores, kind: str) -> list[str]:
     return [f"{m.question!r} -> {m.got}" for m in report.misses if m.kind == kind]
 
 
 @pytest.mark.parametrize("name", ["retrieval", "dev"])
-def test_the_right_passage_comes_first(reports: dict[str, Report], name: str) -> None:
+def test_the_right_passage_comes_first(reports: dict[str, Scores], name: str) -> None:
     figures = reports[name].figures
     assert figures["recall@1"] >= 0.90, misses(reports[name], "in_scope")
     assert figures["recall@3"] >= 0.98, misses(reports[name], "in_scope")
@@ -33,12 +33,12 @@ def test_the_right_passage_comes_first(reports: dict[str, Report], name: str) ->
 
 
 @pytest.mark.parametrize("name", ["retrieval", "dev"])
-def test_questions_the_document_answers_get_answered(reports: dict[str, Report], name: str) -> None:
+def test_questions_the_document_answers_get_answered(reports: dict[str, Scores], name: str) -> None:
     assert reports[name].figures["in_scope answered"] >= 0.97, misses(reports[name], "in_scope unanswered")
 
 
 @pytest.mark.parametrize("name", ["retrieval", "dev"])
-def test_a_reply_shows_few_passages_and_marks_the_answering_sentences(reports: dict[str, Report], name: str) -> None:
+def test_a_reply_shows_few_passages_and_marks_the_answering_sentences(reports: dict[str, Scores], name: str) -> None:
     figures = reports[name].figures
     assert figures["passages shown"] <= 1.5
     assert figures["answer recall"] >= figures["recall@1"]

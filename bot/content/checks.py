@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.embedding import Embedder
 from bot.index import Manifest, build_index, content_hash
 from bot.knowledge import KnowledgeBase, Problem, display_path, load_knowledge
-from bot.query import OUT_OF_SCOPE_FILE, SYNONYMS_FILE, OutOfScope, load_out_of_scope, load_synonyms
+from bot.query import OUT_OF_SCOPE_YAML, SYNONYMS_YAML, OutOfScope, load_out_of_scope, load_synonyms
 from bot.safety import SAFETY_FOLDER, check_safety_files
 from bot.scope import CALIBRATION_FILE, read_calibration
 
@@ -31,8 +31,8 @@ def read_content(knowledge_dir: Path, today: dt.date | None = None, stale_after_
     """Read and check everything; with ``stale_after_days``, also warn about files not reviewed since."""
     knowledge = load_knowledge(knowledge_dir, today)
     stale = [] if stale_after_days is None else stale_problems(knowledge, knowledge_dir, stale_after_days, today)
-    synonyms, synonym_problems = load_synonyms(knowledge_dir / SYNONYMS_FILE)
-    out_of_scope, scope_problems = load_out_of_scope(knowledge_dir / OUT_OF_SCOPE_FILE)
+    synonyms, synonym_problems = load_synonyms(knowledge_dir / SYNONYMS_YAML)
+    out_of_scope, scope_problems = load_out_of_scope(knowledge_dir / OUT_OF_SCOPE_YAML)
     safety_problems = check_safety_files(knowledge_dir / SAFETY_FOLDER)
     list_problems = [
         replace(p, path=display_path(Path(p.path))) for p in (*synonym_problems, *scope_problems, *safety_problems)

@@ -17,7 +17,7 @@ import typer
 from bot.console import fail, serving_assistant
 from bot.content.checks import Content, ContentError, build_from, read_content
 from bot.content.diff import diff_passages
-from bot.content.evaluation import EvalFileError, Report, eval_files, evaluate, read_eval_file, table
+from bot.content.evaluation import EvalFileError, Scores, eval_files, evaluate, read_eval_file, table
 from bot.content.report import make_report
 from bot.index import (
     IndexRefused,
@@ -293,7 +293,7 @@ def eval_command(
         fail(str(error), 2)
     assistant = serving_assistant(Settings())
     reports = {name: evaluate(assistant, items) for name, items in data.items()}
-    total = Report()
+    total = Scores()
     for report in reports.values():
         total.merge(report)
     if as_json:

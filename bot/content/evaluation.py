@@ -12,7 +12,7 @@ import yaml
 from bot.assistant import Assistant, ChatReply
 from bot.text import fold
 
-RANK_DEPTH = 10
+MRR_DEPTH = 10  # mrr@10: how far down the staff ranking a gold passage still counts
 # Each figure, and the list whose count it is a share of.
 FIGURES = {
     "recall@1": "in_scope",
@@ -54,7 +54,9 @@ class Miss:
 
 
 @dataclass
-class Report:
+class Scores:
+    """The figures of an evaluation run (one file, or several merged) and the misses behind them."""
+
     counts: dict[str, int] = field(default_factory=dict)
     sums: dict[str, float] = field(default_factory=dict)  # each figure's numerator, over its list's count
     misses: list[Miss] = field(default_factory=list)
@@ -66,7 +68,7 @@ class Report:
     def add(self, name: str, total: float) -> None:
         self.sums[name] = self.sums.get(name, 0.0) + total
 
-    def merge(self, other: Report) -> None:
+    def merge(self, other: Scores) -> None:
         """Add another file's questions, so that figures are over all of them."""
         for list_name, count in other.counts.items():
             self.counts[list_name] = self.counts.get(list_name, 0) + count
@@ -124,15 +126,15 @@ def _valid_in_scope(item: object) -> bool:
     )
 
 
-def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Report:
-    report = Report()
+def evaluate(assistant: Assistant, data: dict[str, list[Any]]) -> Scores:
+    report = Scores()
     in_scope = data.get("in_scope") or []
     if in_scope:
         hits1 = hits3 = answered = found = shown = best_holds_gold = marked_right = 0
         reciprocal = 0.0
         for item in in_scope:
             gold = [fold(g) for g in item["gold"]]
-            results, _ = assistant.search(item["q"], RANK_DEPTH)
+            results, _ = assistant.search(item["q"], MRR_DEPTH)
             rank = next((i + 1 for i, r in enumerate(results) if any(g in fold(r.passage.text) for g in gold)), None)
             hits1 += rank == 1
             hits3 += rank is not None and rank <= 3
@@ -224,7 +226,7 @@ _COLUMNS = {
 }
 
 
-def table(reports: dict[str, Report]) -> list[str]:
+def table(reports: dict[str, Scores]) -> list[str]:
     """One row a file and a total: each figure, with the number of questions behind it."""
     width = max(len(name) for name in reports)
     header = f"{'file':<{width}}  " + "  ".join(f"{label:>16}" for label in _COLUMNS.values())

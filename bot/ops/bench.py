@@ -236,11 +236,11 @@ def run_bench(settings: Settings, load: Load, compare_naive: bool, echo: Callabl
 def copy_safety(source: Path, target: Path) -> None:
     """What a synthetic knowledge folder keeps of the real one: the crisis lists, the scope calibration
     and the synonyms."""
-    from bot.query import SYNONYMS_FILE
+    from bot.query import SYNONYMS_YAML
     from bot.safety import SAFETY_FOLDER
     from bot.scope import CALIBRATION_FILE
 
     shutil.copytree(source / SAFETY_FOLDER, target / SAFETY_FOLDER)
-    for name in (CALIBRATION_FILE, SYNONYMS_FILE):
+    for name in (CALIBRATION_FILE, SYNONYMS_YAML):
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)

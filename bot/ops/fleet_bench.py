@@ -95,11 +95,11 @@ def next_release(settings: Settings, folder: Path) -> Path:
     """The same knowledge with one synonym more: another index_version, built as `faqbot build` builds."""
     from bot.content.checks import build
     from bot.embedding import SentenceTransformerEmbedder
-    from bot.query import SYNONYMS_FILE
+    from bot.query import SYNONYMS_YAML
 
     knowledge = folder / "knowledge"
     shutil.copytree(settings.knowledge_dir, knowledge)
-    with (knowledge / SYNONYMS_FILE).open("a", encoding="utf-8") as synonyms:
+    with (knowledge / SYNONYMS_YAML).open("a", encoding="utf-8") as synonyms:
         synonyms.write(BENCH_SYNONYM)
     build(knowledge, folder / "next-index", SentenceTransformerEmbedder(settings.model))
     return folder / "next-index"
