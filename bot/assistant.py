@@ -46,48 +46,25 @@ class ChatReply:
     matched: bool
     crisis: bool
     notice: str | None
-    disclaimer: str
     index_version: str
+    disclaimer: str = DISCLAIMER
     ranking: tuple[Result, ...] = ()  # the best RANKING_KEPT passages; none for a crisis reply
     language_notice: str | None = None  # a fixed line in the visitor's language when it is not English
 
     @classmethod
     def for_crisis(cls, index_version: str) -> ChatReply:
         """The crisis resources, before anything else, and no passage."""
-        return cls(
-            answers=(),
-            matched=False,
-            crisis=True,
-            notice=CRISIS_NOTICE,
-            disclaimer=DISCLAIMER,
-            index_version=index_version,
-        )
+        return cls((), matched=False, crisis=True, notice=CRISIS_NOTICE, index_version=index_version)
 
     @classmethod
     def no_answer(cls, notice: str, index_version: str, ranking: tuple[Result, ...]) -> ChatReply:
         """No vetted answer: ``notice`` says who to ask instead; the ranking still offers related topics."""
-        return cls(
-            answers=(),
-            matched=False,
-            crisis=False,
-            notice=notice,
-            disclaimer=DISCLAIMER,
-            index_version=index_version,
-            ranking=ranking,
-        )
+        return cls((), matched=False, crisis=False, notice=notice, index_version=index_version, ranking=ranking)
 
     @classmethod
     def answer(cls, shown: tuple[Result, ...], index_version: str, ranking: tuple[Result, ...]) -> ChatReply:
         """Vetted passages, verbatim, with the disclaimer."""
-        return cls(
-            answers=shown,
-            matched=True,
-            crisis=False,
-            notice=None,
-            disclaimer=DISCLAIMER,
-            index_version=index_version,
-            ranking=ranking,
-        )
+        return cls(shown, matched=True, crisis=False, notice=None, index_version=index_version, ranking=ranking)
 
 
 def load_retriever(settings: Settings, embedder: Embedder, index_dir: Path | None = None) -> Retriever:

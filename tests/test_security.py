@@ -8,8 +8,8 @@ import logging
 import re
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -232,23 +232,22 @@ def test_unexpected_error_is_a_plain_500_and_is_logged_with_its_request_id(
     assert logged[0].exc_info is not None
 
 
-@contextmanager
-def behind_a_proxy(
-    tmp: Path, index_dir: Path, embedder: SentenceTransformerEmbedder, **limits: str
-) -> Iterator[TestClient]:
-    """The app behind a trusted proxy on 127.0.0.1: each test names its clients in X-Forwarded-For."""
-    app = build(tmp, index_dir, embedder, trusted_proxies=["127.0.0.1"], **limits)
-    with TestClient(app, client=("127.0.0.1", 40000)) as client:
-        yield client
+def behind_a_proxy(**limits: str) -> Any:
+    """A module fixture: the app with ``limits``, behind a trusted proxy on 127.0.0.1; each test names its
+    clients in X-Forwarded-For."""
+
+    @pytest.fixture(scope="module")
+    def fixture(
+        tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: SentenceTransformerEmbedder
+    ) -> Iterator[TestClient]:
+        app = build(tmp_path_factory.mktemp("proxied"), index_dir, embedder, trusted_proxies=["127.0.0.1"], **limits)
+        with TestClient(app, client=("127.0.0.1", 40000)) as client:
+            yield client
+
+    return fixture
 
 
-@pytest.fixture(scope="module")
-def limited(
-    tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: SentenceTransformerEmbedder
-) -> Iterator[TestClient]:
-    limits = {"rate_limit": "3/minute", "search_rate_limit": "3/minute", "admin_rate_limit": "2/minute"}
-    with behind_a_proxy(tmp_path_factory.mktemp("limited"), index_dir, embedder, **limits) as client:
-        yield client
+limited = behind_a_proxy(rate_limit="3/minute", search_rate_limit="3/minute", admin_rate_limit="2/minute")
 
 
 def test_a_client_over_its_limit_gets_429_with_retry_after(limited: TestClient) -> None:
@@ -375,13 +374,7 @@ def test_pages_that_show_a_question_are_kept_by_no_cache(
     assert api.get("/static/site.css").headers.get("cache-control") != "no-store"
 
 
-@pytest.fixture(scope="module")
-def floods(
-    tmp_path_factory: pytest.TempPathFactory, index_dir: Path, embedder: SentenceTransformerEmbedder
-) -> Iterator[TestClient]:
-    limits = {"feedback_rate_limit": "4/minute", "feedback_answer_limit": "6/hour", "question_log_limit": "3/hour"}
-    with behind_a_proxy(tmp_path_factory.mktemp("floods"), index_dir, embedder, **limits) as client:
-        yield client
+floods = behind_a_proxy(feedback_rate_limit="4/minute", feedback_answer_limit="6/hour", question_log_limit="3/hour")
 
 
 def answer_id(client: TestClient, n: int) -> str:
