@@ -12,6 +12,9 @@ URL-encoded text is decoded, emoji become their names (🔫 -> "water pistol"), 
 across alphabets are folded by Unicode's confusables (Cyrillic о -> o), and the word patterns also
 see the message with spaced or dotted letters rejoined ("k i l l" -> "kill"), digits read as letters
 inside and at the end of words (k1ll, d13) and run-together words split ("iwanttodie").
+
+The crisis lines a flagged message is offered (``CRISIS_LINES``) are kept here too, once, for the API
+and every page.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import urllib.parse
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import emoji
 import numpy as np
@@ -35,13 +39,60 @@ from bot.embedding import Embedder
 from bot.knowledge import Problem
 from bot.text import fold, yaml_error
 
-CRISIS_NOTICE = (
-    "If you are thinking about suicide or about hurting yourself, you are not alone, and help is here right now. "
-    "Call or text 988 (Suicide & Crisis Lifeline, US; press 2 for Spanish) or chat at 988lifeline.org. "
-    "If you are in immediate danger, call 911. "
-    "You can also text HOME to 741741 (Crisis Text Line). "
-    "En español: llama al 988 y marca 2."
+
+@dataclass(frozen=True)
+class CrisisLine:
+    """Somewhere a person in crisis can reach now, written down once: the API's notice, the crisis card,
+    the chat page's help line and the staff readout all take its number from here."""
+
+    name: str
+    number: str  # dialled and texted as written
+    keyword: str = ""  # the word a text must say to reach it, if any
+    chat: str = ""  # its web chat, if any
+    spanish: str = ""  # the key to press after dialling for someone who speaks Spanish, if any
+
+    @property
+    def tel(self) -> str:
+        return f"tel:{self.number}"
+
+    @property
+    def sms(self) -> str:
+        """A text link with the keyword already typed, so that a phone sends the right word."""
+        return f"sms:{self.number}" + (f"?body={self.keyword}" if self.keyword else "")
+
+    @property
+    def chat_site(self) -> str:
+        return urllib.parse.urlsplit(self.chat).netloc
+
+
+class CrisisLines(NamedTuple):
+    """Every line offered in a crisis, in the order the crisis card offers them."""
+
+    lifeline: CrisisLine
+    emergency: CrisisLine
+    text_line: CrisisLine
+
+
+CRISIS_LINES = CrisisLines(
+    lifeline=CrisisLine("Suicide & Crisis Lifeline", "988", chat="https://988lifeline.org/chat", spanish="2"),
+    emergency=CrisisLine("Emergency services", "911"),
+    text_line=CrisisLine("Crisis Text Line", "741741", keyword="HOME"),
 )
+
+
+def _notice(lifeline: CrisisLine, emergency: CrisisLine, text_line: CrisisLine) -> str:
+    return (
+        "If you are thinking about suicide or about hurting yourself, you are not alone, and help is here right now. "
+        f"Call or text {lifeline.number} ({lifeline.name}, US; press {lifeline.spanish} for Spanish) "
+        f"or chat at {lifeline.chat_site}. "
+        f"If you are in immediate danger, call {emergency.number}. "
+        f"You can also text {text_line.keyword} to {text_line.number} ({text_line.name}). "
+        f"En español: llama al {lifeline.number} y marca {lifeline.spanish}."
+    )
+
+
+# The API's ``notice``: clients show it word for word, so its wording is part of the API.
+CRISIS_NOTICE = _notice(*CRISIS_LINES)
 
 SAFETY_FOLDER = "safety"  # the crisis lists, in the knowledge folder and in the index built from it
 PATTERNS_FILE = "crisis-patterns.yaml"  # English; other languages in crisis-patterns-<language>.yaml

@@ -28,7 +28,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from bot.assistant import DISCLAIMER, Assistant
 from bot.embedding import SentenceTransformerEmbedder
-from bot.settings import Settings
+from bot.safety import CRISIS_LINES
+from bot.settings import PROJECT_ROOT, Settings
 from bot.topics import topics_below
 from bot.web.pages import marked
 
@@ -634,6 +635,51 @@ def test_text_reaches_the_page_escaped(site: Site) -> None:
     assert page.status_code == 200
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+# ---------------------------------------------------------------- crisis lines
+
+NUMBER = re.compile(r"\b\d{3,}\b")  # a crisis line's number; the "2" pressed for Spanish is too short
+
+
+def section(page: str, start: str) -> str:
+    """The element that opens with ``start``, up to its first closing tag of the same name."""
+    tag = start.split()[0].removeprefix("<")
+    return page[page.index(start) :].split(f"</{tag}>", 1)[0]
+
+
+def test_every_page_gives_the_same_crisis_numbers_as_the_api_notice(site: Site) -> None:
+    notice = httpx.post(site.url + "/api/chat", json={"message": CRISIS}).json()["notice"]
+    posted = httpx.post(site.url + "/", data={"message": CRISIS}).text
+    card = section(posted.split("<template", 1)[0], '<section class="crisis"')
+    numbers = {line.number for line in CRISIS_LINES}
+    assert set(NUMBER.findall(notice)) == numbers
+    # The card's buttons call and text the numbers the notice gives, and say the number they dial.
+    links = {(href.split("?")[0], label) for href, label in re.findall(r'href="(?:tel|sms):([^"]+)">([^<]+)<', card)}
+    assert {number for number, _ in links} == numbers
+    assert all(NUMBER.findall(label) == [number] for number, label in links)
+    assert CRISIS_LINES.lifeline.chat_site in notice
+    assert f'href="{CRISIS_LINES.lifeline.chat}"' in card
+    # The script shows the same card, from the copy kept in a <template> on the chat page.
+    chat = httpx.get(site.url + "/").text
+    assert section(chat.split('<template id="tpl-crisis">', 1)[1], '<section class="crisis"') == card
+    assert set(NUMBER.findall(section(chat, '<p class="help-line">'))) <= numbers
+    staff = httpx.get(site.url + "/staff").text
+    assert set(NUMBER.findall(section(staff, '<p class="readout-crisis">'))) == numbers
+
+
+def test_no_crisis_number_is_written_out_in_the_pages_or_scripts() -> None:
+    """Templates and scripts take the numbers from CRISIS_LINES, so a changed number changes everywhere."""
+    facts = [CRISIS_LINES.lifeline.chat_site, *(line.number for line in CRISIS_LINES)]
+    # Not part of a longer name or number: "crisis-911" is a style, "0.988" a figure.
+    written = re.compile("|".join(rf"(?<![\w.#-]){re.escape(fact)}(?!\w)" for fact in facts))
+    found = [
+        f"{path.relative_to(PROJECT_ROOT)}: {match.group()}"
+        for path in sorted((PROJECT_ROOT / "web").rglob("*"))
+        if path.suffix in {".html", ".js", ".css"}
+        for match in written.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
 
 
 # ---------------------------------------------------------------- related topics and starters

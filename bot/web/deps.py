@@ -9,12 +9,14 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
 from bot.assistant import Assistant
+from bot.safety import CRISIS_LINES
 from bot.settings import PROJECT_ROOT, Settings
 from bot.storage import Storage
 
 WEB = PROJECT_ROOT / "web"
 STATIC_DIR = WEB / "static"
 templates = Jinja2Templates(directory=WEB / "templates")  # autoescape is on for .html
+templates.env.globals["crisis_lines"] = CRISIS_LINES  # every page says the same numbers as the API's notice
 LOADING = "the index is still loading"
 
 
