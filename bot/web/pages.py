@@ -77,9 +77,14 @@ class Unanswerable(Exception):
         self.message, self.status = message, status
 
 
-def _answerable(request: Request, typed: str, *, invalid: str, loading: str) -> tuple[Assistant, str]:
-    """The assistant and the cleaned question; ``Unanswerable`` (422 or 503) when there is none.
-    ``invalid`` may name ``{error}``, what is wrong with the question."""
+# What each page says when it cannot answer: (what is wrong with the question, with {error}; still loading).
+CHAT_REFUSALS = ("Please type a question ({error}).", "The assistant is still starting. Please try again in a moment.")
+STAFF_REFUSALS = ("The search {error}.", "The index is still loading. Please try again in a moment.")
+
+
+def _answerable(request: Request, typed: str, refusals: tuple[str, str]) -> tuple[Assistant, str]:
+    """The assistant and the cleaned question; ``Unanswerable`` (422 or 503) when there is none."""
+    invalid, loading = refusals
     try:
         text = clean_message(typed)
     except ValueError as error:
@@ -125,12 +130,7 @@ async def _chat_page(
     status = 200
     if message is not None:
         try:
-            assistant, text = _answerable(
-                request,
-                message,
-                invalid="Please type a question ({error}).",
-                loading="The assistant is still starting. Please try again in a moment.",
-            )
+            assistant, text = _answerable(request, message, CHAT_REFUSALS)
         except Unanswerable as refusal:
             context["error"], status = refusal.message, refusal.status
         else:
@@ -214,12 +214,7 @@ async def staff(request: Request, q: Annotated[str, Query(max_length=4000)] = ""
         context["index_version"] = assistant.retriever.version
     if q.strip():
         try:
-            assistant, text = _answerable(
-                request,
-                q,
-                invalid="The search {error}.",
-                loading="The index is still loading. Please try again in a moment.",
-            )
+            assistant, text = _answerable(request, q, STAFF_REFUSALS)
         except Unanswerable as refusal:
             context["error"], status = refusal.message, refusal.status
         else:
