@@ -16,7 +16,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -720,11 +720,14 @@ def test_every_starter_question_has_a_vetted_answer(assistant: Assistant) -> Non
 # ---------------------------------------------------------------- staff lookup
 
 
+def staff_page(browser: Browser, url: str) -> AbstractContextManager[Page]:
+    """The staff page on a desktop, allowed to use the clipboard as the copy buttons do."""
+    return open_page(browser, url, viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+
+
 @browser_test
 def test_staff_type_arrow_down_enter_copies_the_passage_and_disclaimer(browser: Browser, site: Site) -> None:
-    with open_page(
-        browser, site.url + "/staff", viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"]
-    ) as page:
+    with staff_page(browser, site.url + "/staff") as page:
         expect(page.locator("#disclaimer")).to_have_text(DISCLAIMER)
         expect(page.locator("#q")).to_be_focused()
         page.keyboard.type("dizziness and nausea")
@@ -759,12 +762,7 @@ def test_staff_type_arrow_down_enter_copies_the_passage_and_disclaimer(browser: 
 
 @browser_test
 def test_staff_copy_button_and_slash_shortcut(browser: Browser, site: Site) -> None:
-    with open_page(
-        browser,
-        site.url + "/staff?q=ketamine+nasal+spray",
-        viewport=DESKTOP,
-        permissions=["clipboard-read", "clipboard-write"],
-    ) as page:
+    with staff_page(browser, site.url + "/staff?q=ketamine+nasal+spray") as page:
         third = page.locator("#results .result").nth(2)
         third.get_by_role("button", name="Copy with disclaimer").click()
         copied = page.evaluate("() => navigator.clipboard.readText()")
@@ -779,12 +777,7 @@ def test_staff_copy_button_and_slash_shortcut(browser: Browser, site: Site) -> N
 
 @browser_test
 def test_staff_can_fold_the_disclaimer_to_fit_more_and_copy_still_includes_it(browser: Browser, site: Site) -> None:
-    with open_page(
-        browser,
-        site.url + "/staff?q=how+long+does+treatment+take",
-        viewport=DESKTOP,
-        permissions=["clipboard-read", "clipboard-write"],
-    ) as page:
+    with staff_page(browser, site.url + "/staff?q=how+long+does+treatment+take") as page:
         results = page.locator("#results .result")
         expect(page.locator("#disclaimer")).to_be_visible()
         top_before = results.first.bounding_box()
