@@ -16,7 +16,7 @@ import pytest
 from conftest import KNOWLEDGE, LiveServer, make_settings
 from playwright.sync_api import Browser, Page, expect
 from test_pages import CONTRAST_JS, DESKTOP, PHONE, screenshot
-from test_release import add_aftercare
+from test_reload import add_aftercare
 
 from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
