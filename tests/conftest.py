@@ -153,6 +153,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test that drives Chromium is slow, whether or not it carries the browser marker.
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium driven by Playwright (never `playwright install`: no downloads)."""

@@ -102,6 +102,7 @@ def damaged_copy(index_dir: Path, target: Path, damage: Callable[[Path], None]) 
     return target
 
 
+@pytest.mark.slow
 def test_every_damaged_index_is_refused_at_start_in_one_line(index_dir: Path, tmp_path: Path) -> None:
     runs = {}
     for n, (name, (damage, _)) in enumerate(DAMAGE.items()):

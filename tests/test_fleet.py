@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import KNOWLEDGE
 from test_fleet_releases import damaged_copy
-from test_release import add_aftercare
+from test_reload import add_aftercare
 
 from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
@@ -35,10 +35,13 @@ from bot.release_store import ReleaseStore
 from bot.schema import migrate
 from bot.storage import create_engine
 
-pytestmark = pytest.mark.skipif(
-    not (Path(HAPROXY).exists() and Path(REDIS_SERVER).exists()),
-    reason="no haproxy or redis-server: apt-get install -y haproxy redis-server (.ci/run does)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (Path(HAPROXY).exists() and Path(REDIS_SERVER).exists()),
+        reason="no haproxy or redis-server: apt-get install -y haproxy redis-server (.ci/run does)",
+    ),
+]
 REPLICAS = 3
 SEARCH_LIMIT = 10  # per visitor per minute, counted in Redis; chat is left nearly unlimited for the load
 PROPAGATION_SECONDS = 30  # every replica serves a published release within this long of `faqbot publish`

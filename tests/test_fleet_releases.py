@@ -17,7 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from conftest import KNOWLEDGE, LiveServer, make_settings
-from test_release import add_aftercare, cli, wait_for_version
+from test_reload import add_aftercare, cli, wait_for_version
 from test_schema import faqbot
 
 from bot.embedding import SentenceTransformerEmbedder
@@ -29,6 +29,7 @@ from bot.schema import migrate
 from bot.settings import Settings
 from bot.storage import create_engine
 
+pytestmark = pytest.mark.slow
 TOKEN = "fleet-token"
 ANSWERED = "Can ketamine make me dizzy?"
 UNANSWERED = "What is the capital of Australia?"

@@ -113,6 +113,7 @@ def test_a_refused_release_is_counted(tmp_path: Path, index_dir: Path, embedder:
         assert sample(scrape(live), "faqbot_release_refusals_total") == before + 1
 
 
+@pytest.mark.slow
 def test_metrics_add_up_every_worker(tmp_path: Path, index_dir: Path) -> None:
     environment = {
         "FAQBOT_INDEX_DIR": str(index_dir),

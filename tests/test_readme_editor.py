@@ -21,6 +21,7 @@ TOKEN = "readme-editor-token"
 README = PROJECT_ROOT / "README.md"
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed"),
     pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed"),
     pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(), reason="the project is not a git checkout"),

@@ -192,6 +192,7 @@ def make_release(server: str, env: dict[str, str]) -> subprocess.CompletedProces
     return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_release_serves_the_new_build_or_says_in_one_line_why_not(
     tmp_path: Path, knowledge_copy: Path, served: Path, embedder: SentenceTransformerEmbedder

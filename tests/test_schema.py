@@ -74,6 +74,7 @@ def test_an_sqlite_file_made_before_migrations_keeps_its_rows_and_is_brought_up_
     storage.close()
 
 
+@pytest.mark.slow
 def test_a_replica_will_not_start_on_a_database_older_than_its_code_until_migrate(
     postgres: PostgresServer, index_dir: Path
 ) -> None:

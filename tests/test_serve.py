@@ -18,6 +18,7 @@ from bot.content.checks import build
 from bot.embedding import SentenceTransformerEmbedder
 from bot.ops.server import Server
 
+pytestmark = pytest.mark.slow
 NEW_FILE = """---
 title: Parking
 status: approved
