@@ -155,9 +155,10 @@ async def soak(duration: float, clients: int, workers: int) -> dict[str, object]
 
         memory: list[tuple[float, int]] = []
         start = time.monotonic()
-        # Load runs for `duration`, and on for a while after the reload if the rebuild was slow,
-        # never past three times `duration`.
-        deadline = [start + duration]
+        # Load runs for `duration`, and on for a while after the reload if the rebuild was slow, never
+        # past three times `duration`: until the reload is in, only that cap holds, so that a rebuild slower
+        # than the load still finds clients to see the new version.
+        deadline = [start + 3 * duration]
         states = [Client() for _ in range(clients)]
 
         async def sample_memory() -> None:
@@ -168,7 +169,7 @@ async def soak(duration: float, clients: int, workers: int) -> dict[str, object]
         async def release_midway() -> dict[str, object]:
             await asyncio.sleep(duration / 3)  # the rebuild itself takes a while under load
             done = await release(base, token, knowledge, env)
-            deadline[0] = min(max(deadline[0], time.monotonic() + duration / 4), start + 3 * duration)
+            deadline[0] = min(max(start + duration, time.monotonic() + duration / 4), start + 3 * duration)
             done["reloaded_at_s"] = round(time.monotonic() - start, 1)
             return done
 
