@@ -187,14 +187,13 @@ def check_servable(settings: Settings) -> None:
 def run_server(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     """Serve the app (``WEB_APP``, built from the environment) until SIGTERM; requests in flight finish."""
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", **uvicorn_options(settings, workers)}
-    if workers == 1:
-        uvicorn.run(WEB_APP, factory=True, **options)
-        return
-    # Each worker process builds its own app from the same environment, and writes its metrics where
+    # Several workers each build their own app from the same environment, and write their metrics where
     # /metrics adds up every worker's (a fresh folder each start: no figures from a past run).
-    folder = tempfile.mkdtemp(prefix="faqbot-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    folder = tempfile.mkdtemp(prefix="faqbot-metrics-") if workers > 1 else None
+    if folder is not None:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     try:
         uvicorn.run(WEB_APP, factory=True, workers=workers, **options)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -78,8 +78,6 @@ def diff(
     """Passages added (+), removed (-) or changed (~) in the built index, against the served one."""
     settings = Settings()
     if knowledge:
-        from bot.content.checks import read_content
-
         content = read_content(settings.knowledge_dir)
         if content.errors:
             fail(f"{len(content.errors)} error(s) in the knowledge files: run 'check'")
