@@ -216,11 +216,15 @@ def load_assistant(settings: Settings, embedder: Embedder) -> Assistant:
 
 
 def shown_answers(ranking: Sequence[Result], margin: float) -> list[Result]:
-    """What a visitor sees: the best passage, and the next ones only while they score within ``margin``
-    of it (at most MAX_ANSWERS): one passage that answers fits a phone, three that might do not."""
-    if not ranking:
-        return []
-    return [r for r in ranking[:MAX_ANSWERS] if r.score >= ranking[0].score - margin]
+    """What a visitor sees: the best passage, and each next one only while it scores within ``margin``
+    of the one shown before it (at most MAX_ANSWERS): one passage that answers fits a phone, three that
+    might do not."""
+    shown: list[Result] = []
+    for result in ranking[:MAX_ANSWERS]:
+        if shown and result.score < shown[-1].score - margin:
+            break
+        shown.append(result)
+    return shown
 
 
 # A message that leans on the one before it: a word that points back, or an opening that continues.

@@ -107,7 +107,7 @@ class ScopeModel:
     # Refused when this much closer (or more) to an out-of-scope example than to the knowledge: the list
     # names what the document does not answer, and a question about costs still mentions sessions.
     out_of_scope_margin: float = 2.0
-    # A second or third passage is shown only when it scores this close to the best one.
+    # A second or third passage is shown only when it scores this close to the one shown before it.
     answer_margin: float = 0.0
     fitted_on: str = ""  # the content hash of the knowledge it was fitted on
 
@@ -243,7 +243,7 @@ def write_calibration(path: Path, model: ScopeModel, summary: Iterable[str]) -> 
         f"least_best_score: {model.least_best_score}  # refused below this, whatever the rest says",
         f"least_known: {model.least_known}",
         f"out_of_scope_margin: {model.out_of_scope_margin}  # refused this much closer to out-of-scope.yaml",
-        f"answer_margin: {model.answer_margin}  # a 2nd or 3rd passage is shown only this close to the best",
+        f"answer_margin: {model.answer_margin}  # a 2nd or 3rd passage is shown only this close to the one before it",
         f"bias: {model.bias:.4f}",
         "weights:",
         *(f"  {name}: {weight:.4f}" for name, weight in zip(FEATURES, model.weights, strict=True)),

@@ -10,12 +10,12 @@ import pytest
 from conftest import KNOWLEDGE, make_settings
 
 import bot.index
-from bot.assistant import Assistant, load_retriever
+from bot.assistant import Assistant, load_retriever, shown_answers
 from bot.content.checks import build
 from bot.content.evaluation import read_eval_file
 from bot.embedding import SentenceTransformerEmbedder, Vectors
 from bot.index import LoadedIndex, load_index
-from bot.retrieval import best_first
+from bot.retrieval import Result, best_first
 from bot.settings import Settings
 
 QUERIES = [
@@ -103,6 +103,19 @@ def test_chat_answers_at_most_three_matched_or_none(assistant: Assistant) -> Non
     assert off_topic.answers == ()
     assert off_topic.notice is not None
     assert "(856) 666-2441" in off_topic.notice
+
+
+def test_a_further_passage_is_shown_only_while_it_stays_close_to_the_one_before(loaded: LoadedIndex) -> None:
+    """A second passage that nearly ties the first is shown, and a third that trails the second by more
+    than the margin is not, however close it is to the first: a visitor sees what answers, not a list."""
+    first, second, third, fourth = loaded.passages[:4]
+    ranking = [Result(first, 0.60, 0.6, 0.0), Result(second, 0.59, 0.6, 0.0), Result(third, 0.57, 0.6, 0.0)]
+    assert [r.passage for r in shown_answers(ranking, 0.02)] == [first, second, third]
+    assert [r.passage for r in shown_answers(ranking, 0.015)] == [first, second]
+    assert [r.passage for r in shown_answers(ranking, 0.0)] == [first]
+    ranking.append(Result(fourth, 0.57, 0.6, 0.0))
+    assert len(shown_answers(ranking, 0.05)) == 3
+    assert shown_answers([], 0.05) == []
 
 
 def test_the_top_passages_come_best_first_and_ties_keep_the_knowledge_order() -> None:
