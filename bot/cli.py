@@ -111,6 +111,7 @@ app.command()(content.report)
 app.command()(ops.migrate)
 app.command()(ops.publish)
 app.command()(ops.rollback)
+app.command()(ops.prune)
 app.command(name="haproxy-config")(deploy.haproxy_config)
 
 

@@ -4,7 +4,8 @@ A release is a whole built index (the FAISS files, the passages, the manifest an
 carries), stored file by file under its ``index_version``. ``release_history`` says which release is
 current: the newest row, written by ``publish`` or ``rollback``, which also send a PostgreSQL
 notification on ``CHANNEL`` so that replicas need not wait for their next poll. Each replica records
-which version it serves and since when, and every release it refused with the reason.
+which version it serves and since when, and every release it refused with the reason. ``prune`` deletes
+the releases no one can need any more; the history keeps its rows, so a pruned version is still named.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bot.index import MANIFEST_FILE, README_FILE, IndexRefused, Manifest, read_m
 from bot.schema import metadata
 
 CHANNEL = "faqbot_release"
+LOCK = 0x66617162  # PostgreSQL's advisory lock held while a release is made current or releases are pruned
 MAX_NAME = 200
 MAX_VERSION = 64
 
@@ -50,7 +52,8 @@ release_history = sa.Table(
     "release_history",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("index_version", sa.String(MAX_VERSION), sa.ForeignKey("releases.index_version"), nullable=False),
+    # No foreign key: a pruned release leaves the releases table, its history stays (revision 0007).
+    sa.Column("index_version", sa.String(MAX_VERSION), nullable=False),
     sa.Column("action", sa.String(16), nullable=False),  # publish or rollback
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -84,6 +87,27 @@ class StoredRelease:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """A release ``prune`` keeps, and why: current, made current recently, served by a replica."""
+
+    release: StoredRelease
+    why: str
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """What ``prune`` deleted (or would delete) and what it kept, the newest first."""
+
+    deleted: tuple[StoredRelease, ...]
+    kept: tuple[Kept, ...]
+
+    @property
+    def freed(self) -> int:
+        """Bytes of release files deleted."""
+        return sum(release.size for release in self.deleted)
+
+
+@dataclass(frozen=True)
 class ReplicaState:
     """What one replica serves, since when, and when it last looked at the database."""
 
@@ -108,6 +132,31 @@ def _now() -> dt.datetime:
 def _utc(stamp: dt.datetime) -> dt.datetime:
     # SQLite gives naive datetimes back; everything here is written in UTC.
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+def _exclusive(connection: sa.Connection) -> None:
+    """Hold off any other publish, rollback or prune until this transaction ends: prune must never delete a
+    release that is being made current."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK)))
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock now, before reading, not at the first write
+
+
+def _stored(connection: sa.Connection) -> list[StoredRelease]:
+    query = sa.select(releases).order_by(releases.c.published_at.desc(), releases.c.index_version)
+    return [
+        StoredRelease(r.index_version, r.passage_count, r.size, _utc(r.published_at)) for r in connection.execute(query)
+    ]
+
+
+def _not_stored(connection: sa.Connection, version: str) -> str:
+    """Why ``version`` cannot be made current: pruned (the history names it), or never published."""
+    named = sa.select(release_history.c.id).where(release_history.c.index_version == version).limit(1)
+    if connection.execute(named).first() is not None:
+        return f"{version} was pruned from the database; publish it again"
+    listed = ", ".join(r.index_version for r in _stored(connection)[:10]) or "none"
+    return f"no release {version!r} in the database; published (newest first): {listed}"
 
 
 def release_paths(folder: Path) -> list[str]:
@@ -150,8 +199,13 @@ class ReleaseStore:
         return manifest
 
     def make_current(self, version: str, action: str) -> None:
-        """Make a stored release the current one, and tell the replicas listening."""
+        """Make a stored release the current one, and tell the replicas listening. Raises ``IndexRefused``
+        when ``version`` is not stored: never published, or pruned."""
         with self.engine.begin() as connection:
+            _exclusive(connection)
+            stored = sa.select(releases.c.index_version).where(releases.c.index_version == version)
+            if connection.execute(stored).first() is None:
+                raise IndexRefused(_not_stored(connection, version))
             connection.execute(release_history.insert().values(index_version=version, action=action, at=_now()))
             if connection.dialect.name == "postgresql":
                 # Delivered when this transaction commits, so a replica never hears of a release it cannot read.
@@ -164,12 +218,48 @@ class ReleaseStore:
 
     def stored(self) -> list[StoredRelease]:
         """Every stored release, the newest first."""
-        query = sa.select(releases).order_by(releases.c.published_at.desc(), releases.c.index_version)
         with self.engine.connect() as connection:
-            return [
-                StoredRelease(r.index_version, r.passage_count, r.size, _utc(r.published_at))
-                for r in connection.execute(query)
-            ]
+            return _stored(connection)
+
+    def prune(self, keep: int, dry_run: bool = False) -> Pruning:
+        """Delete the stored releases that are none of: the current one, the ``keep`` most recently made
+        current (by publish or rollback, so that rolling back to them still works), one that a replica seen
+        in the last day serves. The history keeps its rows. ``dry_run``: only say what would go."""
+        if keep < 1:
+            raise ValueError("prune keeps at least the current release")
+        served: dict[str, list[str]] = {}
+        for replica in self.fleet():
+            served.setdefault(replica.index_version, []).append(replica.name)
+        made_current = sa.func.max(release_history.c.id)
+        latest = (
+            sa.select(release_history.c.index_version)
+            .group_by(release_history.c.index_version)
+            .order_by(made_current.desc())
+            .limit(keep)
+        )
+        with self.engine.begin() as connection:
+            _exclusive(connection)
+            recent = list(connection.execute(latest).scalars())
+            deleted: list[StoredRelease] = []
+            kept: list[Kept] = []
+            for release in _stored(connection):
+                reasons = []
+                if recent and release.index_version == recent[0]:
+                    reasons.append("current")
+                elif release.index_version in recent:
+                    reasons.append("made current recently")
+                if release.index_version in served:
+                    reasons.append("served by " + ", ".join(served[release.index_version]))
+                if reasons:
+                    kept.append(Kept(release, "; ".join(reasons)))
+                else:
+                    deleted.append(release)
+            if deleted and not dry_run:
+                doomed = [release.index_version for release in deleted]
+                # release_files goes first: SQLite does not cascade unless told to, per connection.
+                connection.execute(release_files.delete().where(release_files.c.index_version.in_(doomed)))
+                connection.execute(releases.delete().where(releases.c.index_version.in_(doomed)))
+        return Pruning(tuple(deleted), tuple(kept))
 
     def download(self, version: str, folder: Path) -> None:
         """Write the stored release ``version`` into the empty folder ``folder``."""

@@ -1,11 +1,13 @@
 """Releases that travel through a real PostgreSQL: a replica with no index of its own starts from the
 current release and follows ``faqbot publish`` and ``faqbot rollback``; a damaged release is refused
-and recorded while the old one keeps serving; rows written through two replicas land once; and a
-PostgreSQL restart costs visitors nothing but a 503 on a vote."""
+and recorded while the old one keeps serving; rows written through two replicas land once; a
+PostgreSQL restart costs visitors nothing but a 503 on a vote; and ``faqbot prune`` deletes only the
+releases that no one can need, on SQLite as on PostgreSQL."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import shutil
 import threading
@@ -16,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from conftest import KNOWLEDGE, LiveServer, make_settings
 from test_reload import add_aftercare, cli, wait_for_version
 from test_schema import faqbot
@@ -24,8 +27,8 @@ from bot.embedding import SentenceTransformerEmbedder
 from bot.index import INDEX_FILE, MANIFEST_FILE, index_version, read_manifest
 from bot.ops.localservices import PostgresServer
 from bot.ops.server import free_port
-from bot.release_store import ReleaseStore
-from bot.schema import migrate
+from bot.release_store import ReleaseStore, StoredRelease, release_files, release_history, replicas
+from bot.schema import alembic_config, migrate
 from bot.settings import Settings
 from bot.storage import create_engine
 
@@ -127,13 +130,19 @@ def test_a_replica_starts_from_the_current_release_and_follows_publish_and_rollb
     )
 
 
-def damaged_copy(index: Path, target: Path) -> Path:
-    """A release whose FAISS file lost its end on the way: its own version, a truncated file."""
+def relabelled_copy(index: Path, target: Path, content_hash: str) -> Path:
+    """The same index under a version of its own: another release, without building one."""
     shutil.copytree(index, target)
     manifest = json.loads((target / MANIFEST_FILE).read_text())
-    manifest["content_hash"] = "0" * 64
-    manifest["index_version"] = index_version(manifest["content_hash"], manifest["model"])
+    manifest["content_hash"] = content_hash
+    manifest["index_version"] = index_version(content_hash, manifest["model"])
     (target / MANIFEST_FILE).write_text(json.dumps(manifest))
+    return target
+
+
+def damaged_copy(index: Path, target: Path) -> Path:
+    """A release whose FAISS file lost its end on the way: its own version, a truncated file."""
+    relabelled_copy(index, target, "0" * 64)
     vectors = target / INDEX_FILE
     vectors.write_bytes(vectors.read_bytes()[: vectors.stat().st_size // 2])
     return target
@@ -284,3 +293,122 @@ def test_on_sqlite_a_replica_follows_the_releases_by_polling(
         assert http.get("/readyz").json()["index_version"] == first
         second = publish(database, knowledge=newer_knowledge)
         assert wait_for_version(http, second) == second
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty database of each kind releases live in: an SQLite file on one machine, PostgreSQL for a fleet."""
+    url = f"sqlite:///{tmp_path / 'releases.sqlite3'}"
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").database()
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def publish_older(store: ReleaseStore, index: Path, tmp: Path, count: int) -> list[str]:
+    """``count`` releases published one after the other, as earlier publishes left them; their versions."""
+    versions = []
+    for number in range(count):
+        version = store.store(relabelled_copy(index, tmp / f"older-{number}", str(number) * 64)).index_version
+        store.make_current(version, "publish")
+        versions.append(version)
+    return versions
+
+
+def stored_bytes(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        total = connection.execute(sa.select(sa.func.sum(sa.func.length(release_files.c.content)))).scalar_one()
+    return int(total or 0)
+
+
+def history(engine: sa.Engine) -> list[tuple[int, str, str]]:
+    query = sa.select(release_history.c.id, release_history.c.index_version, release_history.c.action)
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query.order_by(release_history.c.id))]
+
+
+def listed(verb: str, release: StoredRelease, why: str = "") -> str:
+    """One of prune's lines: the version, when it was published, its size, and why it was kept."""
+    line = f"{verb} {release.index_version}  published {release.published_at:%Y-%m-%d %H:%M} UTC"
+    line += f"  {release.size / 1_000_000:.1f} MB"
+    return f"{line}  ({why})" if why else line
+
+
+def test_prune_keeps_the_current_the_recent_and_the_served_releases_and_deletes_the_rest(
+    tmp_path: Path, index_dir: Path, empty_engine: sa.Engine, embedder: SentenceTransformerEmbedder
+) -> None:
+    engine = empty_engine
+    database = engine.url.render_as_string(hide_password=False)
+    env = {"FAQBOT_DATABASE": database}
+    migrate(engine)
+    store = ReleaseStore(engine)
+    older = publish_older(store, index_dir, tmp_path, 4)
+    current = publish(database, index_dir)
+    store.serving("replica-1", older[0])  # a replica still on the oldest release
+    store.serving("gone", older[1])  # a replica stopped two days ago
+    two_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+    with engine.begin() as connection:
+        connection.execute(replicas.update().where(replicas.c.name == "gone").values(seen_at=two_days_ago))
+    release = {r.index_version: r for r in store.stored()}
+    freed = release[older[2]].size + release[older[1]].size
+    written, audit = stored_bytes(engine), history(engine)
+
+    def report(delete: str, keep: str, freeing: str) -> list[str]:
+        return [
+            listed(delete, release[older[2]]),
+            listed(delete, release[older[1]]),
+            listed(keep, release[current], "current"),
+            listed(keep, release[older[3]], "made current recently"),
+            listed(keep, release[older[0]], "served by replica-1"),
+            f"{freeing} {freed / 1_000_000:.1f} MB: 2 release(s)",
+        ]
+
+    dry = cli(["prune", "--keep", "2", "--dry-run"], env)
+    assert dry.exit_code == 0, dry.output
+    [*lines, last] = report("would delete", "would keep", "would free")
+    assert dry.stdout.splitlines() == [*lines, last + "; nothing was deleted (--dry-run)"]
+    assert stored_bytes(engine) == written
+    assert len(store.stored()) == 5
+
+    pruned = cli(["prune", "--keep", "2"], env)
+    assert pruned.exit_code == 0, pruned.output
+    assert pruned.stdout.splitlines() == report("deleted", "kept", "freed")
+    assert [r.index_version for r in store.stored()] == [current, older[3], older[0]]
+    assert stored_bytes(engine) == written - freed  # the size printed is the bytes deleted
+    assert history(engine) == audit  # the audit trail keeps every publish and rollback
+
+    gone = cli(["rollback", older[1]], env)
+    assert gone.exit_code == 1
+    assert gone.output.strip() == f"error: {older[1]} was pruned from the database; publish it again"
+    back = cli(["rollback", older[3]], env)
+    assert back.stdout.strip() == f"release {older[3]} is current again (was {current})"
+    assert cli(["rollback", current], env).exit_code == 0
+    assert cli(["prune", "--keep", "0"], env).exit_code == 2  # the current release is always kept
+
+    # A replica that starts now finds the current release whole.
+    settings = replica(tmp_path, index_dir, database, "replica-2")
+    with LiveServer(settings, embedder) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        assert http.get("/readyz").json()["index_version"] == current
+    again = cli(["prune", "--keep", "2"], env)
+    assert again.stdout.splitlines()[-1] == "nothing to prune: the 3 release(s) stored are all kept"
+    assert "(current; served by replica-2)" in again.stdout
+
+
+def test_revision_0007_keeps_the_history_of_a_database_with_releases_in_it(
+    tmp_path: Path, index_dir: Path, empty_engine: sa.Engine
+) -> None:
+    engine = empty_engine
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0004")  # before the history could outlive a release
+    store = ReleaseStore(engine)
+    [first, second] = publish_older(store, index_dir, tmp_path, 2)
+    store.make_current(first, "rollback")
+    audit = history(engine)
+    assert [action for _, _, action in audit] == ["publish", "publish", "rollback"]
+
+    migrate(engine)
+    assert history(engine) == audit
+    assert sa.inspect(engine).get_foreign_keys("release_history") == []
+    assert [r.index_version for r in store.prune(keep=1).deleted] == [second]
+    assert history(engine) == audit

@@ -1,5 +1,5 @@
-"""The operators' commands: ``migrate`` the shared database, ``publish`` a release to it and ``rollback``
-to an earlier one (``bot.release_store``), and ``bench``. ``bot.cli`` registers them."""
+"""The operators' commands: ``migrate`` the shared database, ``publish`` a release to it, ``rollback``
+to an earlier one and ``prune`` old ones (``bot.release_store``), and ``bench``. ``bot.cli`` registers them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.console import fail
 from bot.index import IndexRefused
-from bot.release_store import ReleaseStore
+from bot.release_store import ReleaseStore, StoredRelease
 from bot.schema import SchemaOutdated, prepare
 from bot.schema import migrate as upgrade
 from bot.settings import Settings
@@ -110,11 +110,11 @@ def publish(
             # Every check a replica will make, here first: a release that cannot be served is not published.
             retriever, _ = check_release(settings, SentenceTransformerEmbedder(settings.model), folder)
             manifest = store.store(folder)
+            previous = store.current()
+            if previous != manifest.index_version:
+                store.make_current(manifest.index_version, "publish")  # refused only if pruned meanwhile
         except IndexRefused as error:
             fail(f"not published: {error}")
-        previous = store.current()
-        if previous != manifest.index_version:
-            store.make_current(manifest.index_version, "publish")
     note = "already current" if previous == manifest.index_version else f"now current (was {previous or 'none'})"
     typer.echo(f"release {manifest.index_version}: {len(retriever.index.passages)} passages, {note}", err=True)
     typer.echo(manifest.index_version)
@@ -124,16 +124,45 @@ def rollback(version: Annotated[str, typer.Argument(help="The index_version to m
     """Make an earlier release current again; replicas following the database switch to it."""
     settings = Settings()
     with release_store(settings) as store:
-        stored = [r.index_version for r in store.stored()]
-        if version not in stored:
-            listed = ", ".join(stored[:10]) or "none"
-            fail(f"no release {version!r} in the database; published (newest first): {listed}")
         previous = store.current()
         if previous == version:
             typer.echo(f"release {version} is already current")
             return
-        store.make_current(version, "rollback")
+        try:
+            store.make_current(version, "rollback")
+        except IndexRefused as error:  # never published, or pruned
+            fail(str(error))
     typer.echo(f"release {version} is current again (was {previous})")
+
+
+def _described(release: StoredRelease) -> str:
+    return f"{release.index_version}  published {release.published_at:%Y-%m-%d %H:%M} UTC  {_megabytes(release.size)}"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def prune(
+    keep: Annotated[
+        int, typer.Option("--keep", min=1, help="Keep the N releases most recently made current (publish, rollback).")
+    ] = 10,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing.")] = False,
+) -> None:
+    """Delete old releases from the database: all but the current one, the N most recently made current and
+    any that a replica seen in the last day serves. The history of publishes and rollbacks stays."""
+    with release_store(Settings()) as store:
+        pruning = store.prune(keep, dry_run)
+    deleted, kept, freed = ("would delete", "would keep", "would free") if dry_run else ("deleted", "kept", "freed")
+    for release in pruning.deleted:
+        typer.echo(f"{deleted} {_described(release)}")
+    for keeping in pruning.kept:
+        typer.echo(f"{kept} {_described(keeping.release)}  ({keeping.why})")
+    if not pruning.deleted:
+        typer.echo(f"nothing to prune: the {len(pruning.kept)} release(s) stored are all kept")
+        return
+    note = "; nothing was deleted (--dry-run)" if dry_run else ""
+    typer.echo(f"{freed} {_megabytes(pruning.freed)}: {len(pruning.deleted)} release(s){note}")
 
 
 def bench(
